@@ -1,0 +1,5 @@
+"""Run the site admin CLI with ``python -m edge_agent``."""
+
+from edge_agent.cli import main
+
+main()

@@ -1,0 +1,51 @@
+"""Controllers: frames pushed by cameras and kiosks.
+
+``POST /v1/Image/upload`` is the path of the first API draft; clients built
+against it still work, as an alias of ``POST /v1/frames``.
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from edge_agent.api import rendering
+from edge_agent.api.keys import services
+from edge_agent.api.uploads import read_image
+from edge_agent.clock import parse_capture_time
+from edge_agent.errors import InvalidInput
+from edge_agent.services.ingestion import FrameUpload
+
+routes = web.RouteTableDef()
+
+
+async def _read_frame(request: web.Request) -> FrameUpload:
+    upload = await read_image(request)
+    camera_id = upload.value(request, "camera_id", "X-Camera-Id")
+    if not camera_id:
+        raise InvalidInput(
+            "say which camera sent the frame: X-Camera-Id header or camera_id field"
+        )
+    captured = upload.value(request, "captured_at", "X-Captured-At")
+    try:
+        captured_at = parse_capture_time(captured) if captured else None
+    except ValueError as exc:
+        raise InvalidInput(
+            f"captured_at {captured!r} is neither RFC 3339 nor epoch milliseconds"
+        ) from exc
+    return FrameUpload(camera_id, upload.content, captured_at)
+
+
+@routes.post("/v1/frames")
+@routes.post("/v1/Image/upload")
+async def push_frame(request: web.Request) -> web.Response:
+    frame = await _read_frame(request)
+    outcome = await services(request).ingestion.process(frame)
+    return rendering.json_response(rendering.frame_outcome(outcome))
+
+
+@routes.post("/v1/attendance/mark")
+async def mark_attendance(request: web.Request) -> web.Response:
+    """A kiosk's request: the answer is the decision on its own frame."""
+    frame = await _read_frame(request)
+    outcome = await services(request).ingestion.process(frame)
+    return rendering.json_response(rendering.frame_outcome(outcome))

@@ -1,0 +1,97 @@
+"""Controllers: how domain records look on the wire (JSON)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from edge_agent.clock import to_text
+from edge_agent.models import (
+    AttendanceRow,
+    Camera,
+    Decision,
+    FaceExample,
+    Mark,
+    Person,
+)
+from edge_agent.services.ingestion import FrameOutcome
+
+
+def person(p: Person) -> dict[str, Any]:
+    return {
+        "id": p.id,
+        "employee_no": p.employee_no,
+        "name": p.name,
+        "department": p.department,
+        "status": p.status.value,
+        "created_at": to_text(p.created_at),
+    }
+
+
+def face(f: FaceExample) -> dict[str, Any]:
+    return {
+        "id": f.id,
+        "person_id": f.person_id,
+        "image_sha256": f.image_sha256,
+        "enrolled_at": to_text(f.enrolled_at),
+    }
+
+
+def camera(c: Camera) -> dict[str, Any]:
+    return {
+        "id": c.id,
+        "name": c.name,
+        "direction": c.direction.value,
+        "created_at": to_text(c.created_at),
+    }
+
+
+def mark(m: Mark) -> dict[str, Any]:
+    return {
+        "id": m.id,
+        "person_id": m.person_id,
+        "camera_id": m.camera_id,
+        "kind": m.kind.value,
+        "marked_at": to_text(m.marked_at),
+        "local_day": m.local_day,
+        "similarity": m.similarity,
+    }
+
+
+def attendance_row(row: AttendanceRow) -> dict[str, Any]:
+    return {**mark(row.mark), "employee_no": row.employee_no, "name": row.name}
+
+
+def decision(d: Decision, people: dict[str, Person]) -> dict[str, Any]:
+    who = people.get(d.person_id) if d.person_id else None
+    return {
+        "id": d.id,
+        "outcome": d.outcome.value,
+        "reason": d.reason,
+        "person": (
+            {"id": who.id, "employee_no": who.employee_no, "name": who.name}
+            if who
+            else None
+        ),
+        "similarity": d.similarity,
+        "mark": mark(d.mark) if d.mark else None,
+        "captured_at": to_text(d.captured_at),
+        "decided_at": to_text(d.decided_at),
+    }
+
+
+def frame_outcome(outcome: FrameOutcome) -> dict[str, Any]:
+    frame = outcome.frame
+    return {
+        "frame_id": frame.id,
+        "camera_id": frame.camera_id,
+        "captured_at": to_text(frame.captured_at),
+        "width": frame.width,
+        "height": frame.height,
+        "decisions": [decision(d, outcome.people) for d in outcome.decisions],
+    }
+
+
+def json_response(body: Any, status: int = 200) -> web.Response:
+    return web.json_response(body, status=status)

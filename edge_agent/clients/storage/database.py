@@ -1,0 +1,97 @@
+"""Storage client: one SQLite connection in WAL mode, serialized behind a lock.
+
+SQLite allows one writer at a time, and a connection that two coroutines use
+at once would interleave their transactions, so every statement runs under one
+``asyncio.Lock``. ``synchronous=FULL`` makes each committed transaction survive
+power loss, which is the promise an acknowledged frame relies on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sqlite3
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+from edge_agent.clients.storage.migrations import apply_migrations
+from edge_agent.errors import Unavailable
+
+logger = logging.getLogger(__name__)
+
+Params = tuple[Any, ...] | dict[str, Any]
+
+
+class StorageError(Unavailable):
+    slug = "storage-unavailable"
+    title = "Storage unavailable"
+
+
+class Database:
+    """The appliance's SQLite file, opened once per process."""
+
+    def __init__(self, path: Path, busy_timeout_ms: int = 5000) -> None:
+        self.path = path
+        self._busy_timeout_ms = busy_timeout_ms
+        self._conn: aiosqlite.Connection | None = None
+        self._lock = asyncio.Lock()
+
+    async def open(self) -> list[int]:
+        """Open the file, set the pragmas, apply pending migrations; return them."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        # isolation_level=None: transactions are begun explicitly below, never
+        # implicitly by the sqlite3 module.
+        self._conn = await aiosqlite.connect(self.path, isolation_level=None)
+        self._conn.row_factory = sqlite3.Row
+        await self._set_pragmas(self._conn)
+
+        applied = await apply_migrations(self._conn)
+        logger.info("Database %s open, migrations applied: %s", self.path, applied)
+        return applied
+
+    async def close(self) -> None:
+        if self._conn is not None:
+            await self._conn.close()
+            self._conn = None
+
+    async def _set_pragmas(self, conn: aiosqlite.Connection) -> None:
+        await conn.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout_ms)}")
+        await conn.execute("PRAGMA journal_mode = WAL")
+        await conn.execute("PRAGMA synchronous = FULL")
+        await conn.execute("PRAGMA foreign_keys = ON")
+
+    @property
+    def connection(self) -> aiosqlite.Connection:
+        if self._conn is None:
+            raise StorageError("the database is not open")
+        return self._conn
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+        """Run the block as one immediate write transaction, committed on exit."""
+        async with self._lock:
+            conn = self.connection
+            await conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                await conn.rollback()
+                raise
+            await conn.commit()
+
+    async def fetch_all(self, sql: str, params: Params = ()) -> list[sqlite3.Row]:
+        async with self._lock, self.connection.execute(sql, params) as cursor:
+            return list(await cursor.fetchall())
+
+    async def fetch_one(self, sql: str, params: Params = ()) -> sqlite3.Row | None:
+        async with self._lock, self.connection.execute(sql, params) as cursor:
+            row: sqlite3.Row | None = await cursor.fetchone()
+            return row
+
+    async def execute_many(self, sql: str, rows: Iterable[Params]) -> None:
+        async with self.transaction() as conn:
+            await conn.executemany(sql, rows)

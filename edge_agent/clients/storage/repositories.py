@@ -1,0 +1,337 @@
+"""Storage client: the SQL for people, faces, cameras, decisions and attendance.
+
+Each public method is one unit of work; the ones that write do so in a single
+transaction. Rows become the records of :mod:`edge_agent.models` here and
+nowhere else, and SQLite's constraint errors become domain errors.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from datetime import date, datetime
+
+import aiosqlite
+
+from edge_agent.clients.storage.database import Database
+from edge_agent.clock import from_text, to_text
+from edge_agent.errors import Conflict, NotFound
+from edge_agent.models import (
+    AttendanceRow,
+    Camera,
+    Decision,
+    Direction,
+    FaceExample,
+    Mark,
+    MarkKind,
+    Outcome,
+    Person,
+    PersonStatus,
+)
+
+_INSERT_PERSON = """
+INSERT INTO people (id, employee_no, name, department, status, created_at)
+VALUES (?, ?, ?, ?, ?, ?)
+"""
+_SELECT_PERSON = "SELECT * FROM people"
+_INSERT_FACE = """
+INSERT INTO face_examples (id, person_id, image_sha256, enrolled_at)
+VALUES (?, ?, ?, ?)
+"""
+_INSERT_CAMERA = """
+INSERT INTO cameras (id, name, direction, created_at) VALUES (?, ?, ?, ?)
+"""
+_INSERT_DECISION = """
+INSERT INTO decisions (frame_id, camera_id, outcome, reason, person_id, subject,
+                       similarity, captured_at, decided_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+"""
+_INSERT_MARK = """
+INSERT INTO attendance (person_id, camera_id, kind, marked_at, local_day,
+                        similarity, decision_id)
+VALUES (?, ?, ?, ?, ?, ?, ?)
+"""
+_SELECT_ATTENDANCE = """
+SELECT a.*, p.employee_no, p.name
+FROM attendance AS a JOIN people AS p ON p.id = a.person_id
+"""
+_LAST_MARK = """
+SELECT * FROM attendance WHERE person_id = ? ORDER BY marked_at DESC, id DESC LIMIT 1
+"""
+
+
+class PeopleRepository:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def add(self, person: Person) -> None:
+        row = (
+            person.id,
+            person.employee_no,
+            person.name,
+            person.department,
+            person.status.value,
+            to_text(person.created_at),
+        )
+        try:
+            async with self._db.transaction() as conn:
+                await conn.execute(_INSERT_PERSON, row)
+        except sqlite3.IntegrityError as exc:
+            raise Conflict(
+                f"employee number {person.employee_no!r} is already taken"
+            ) from exc
+
+    async def get(self, person_id: str) -> Person:
+        row = await self._db.fetch_one(f"{_SELECT_PERSON} WHERE id = ?", (person_id,))
+        if row is None:
+            raise NotFound(f"no person with id {person_id!r}")
+        return _person(row)
+
+    async def find(self, person_id: str) -> Person | None:
+        row = await self._db.fetch_one(f"{_SELECT_PERSON} WHERE id = ?", (person_id,))
+        return None if row is None else _person(row)
+
+    async def get_by_employee_no(self, employee_no: str) -> Person:
+        sql = f"{_SELECT_PERSON} WHERE employee_no = ?"
+        row = await self._db.fetch_one(sql, (employee_no,))
+        if row is None:
+            raise NotFound(f"no person with employee number {employee_no!r}")
+        return _person(row)
+
+    async def all(self) -> list[Person]:
+        rows = await self._db.fetch_all(f"{_SELECT_PERSON} ORDER BY employee_no")
+        return [_person(row) for row in rows]
+
+    async def add_face(self, face: FaceExample) -> None:
+        row = (face.id, face.person_id, face.image_sha256, to_text(face.enrolled_at))
+        async with self._db.transaction() as conn:
+            await conn.execute(_INSERT_FACE, row)
+
+    async def list_faces(self, person_id: str) -> list[FaceExample]:
+        sql = "SELECT * FROM face_examples WHERE person_id = ? ORDER BY enrolled_at"
+        rows = await self._db.fetch_all(sql, (person_id,))
+        return [_face(row) for row in rows]
+
+
+class CameraRepository:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def add(self, camera: Camera) -> None:
+        row = (
+            camera.id,
+            camera.name,
+            camera.direction.value,
+            to_text(camera.created_at),
+        )
+        try:
+            async with self._db.transaction() as conn:
+                await conn.execute(_INSERT_CAMERA, row)
+        except sqlite3.IntegrityError as exc:
+            raise Conflict(f"camera {camera.id!r} already exists") from exc
+
+    async def find(self, camera_id: str) -> Camera | None:
+        sql = "SELECT * FROM cameras WHERE id = ?"
+        row = await self._db.fetch_one(sql, (camera_id,))
+        return None if row is None else _camera(row)
+
+    async def all(self) -> list[Camera]:
+        rows = await self._db.fetch_all("SELECT * FROM cameras ORDER BY id")
+        return [_camera(row) for row in rows]
+
+
+@dataclass(frozen=True, slots=True)
+class NewDecision:
+    """A decision not yet stored, and the mark it makes, if any."""
+
+    frame_id: str
+    camera_id: str
+    outcome: Outcome
+    reason: str
+    person_id: str | None
+    subject: str | None
+    similarity: float | None
+    captured_at: datetime
+    decided_at: datetime
+    mark_kind: MarkKind | None = None
+    local_day: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AttendanceQuery:
+    day: date | None = None
+    person_id: str | None = None
+    camera_id: str | None = None
+    limit: int = 1000
+
+
+class AttendanceRepository:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def last_mark(self, person_id: str) -> Mark | None:
+        row = await self._db.fetch_one(_LAST_MARK, (person_id,))
+        return None if row is None else _mark(row)
+
+    async def record(self, decisions: list[NewDecision]) -> list[Decision]:
+        """Store the decisions of one frame, and their marks, in one transaction."""
+        stored = []
+        async with self._db.transaction() as conn:
+            for new in decisions:
+                stored.append(await _insert_decision(conn, new))
+        return stored
+
+    async def query(self, query: AttendanceQuery) -> list[AttendanceRow]:
+        clauses, params = _attendance_filters(query)
+        where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+        sql = f"{_SELECT_ATTENDANCE}{where} ORDER BY a.marked_at, a.id LIMIT ?"
+        rows = await self._db.fetch_all(sql, (*params, query.limit))
+        return [AttendanceRow(_mark(r), r["employee_no"], r["name"]) for r in rows]
+
+    async def list_decisions(self, frame_id: str) -> list[Decision]:
+        sql = "SELECT * FROM decisions WHERE frame_id = ? ORDER BY id"
+        rows = await self._db.fetch_all(sql, (frame_id,))
+        return [_decision(row) for row in rows]
+
+
+async def _insert_decision(conn: aiosqlite.Connection, new: NewDecision) -> Decision:
+    cursor = await conn.execute(
+        _INSERT_DECISION,
+        (
+            new.frame_id,
+            new.camera_id,
+            new.outcome.value,
+            new.reason,
+            new.person_id,
+            new.subject,
+            new.similarity,
+            to_text(new.captured_at),
+            to_text(new.decided_at),
+        ),
+    )
+    decision_id = _rowid(cursor)
+
+    mark = None
+    if new.mark_kind is not None:
+        mark = await _insert_mark(conn, new, decision_id)
+    return Decision(
+        id=decision_id,
+        frame_id=new.frame_id,
+        camera_id=new.camera_id,
+        outcome=new.outcome,
+        reason=new.reason,
+        person_id=new.person_id,
+        subject=new.subject,
+        similarity=new.similarity,
+        decided_at=new.decided_at,
+        captured_at=new.captured_at,
+        mark=mark,
+    )
+
+
+async def _insert_mark(
+    conn: aiosqlite.Connection, new: NewDecision, decision_id: int
+) -> Mark:
+    if new.person_id is None or new.similarity is None or new.local_day is None:
+        raise ValueError("a mark needs a person, a similarity and a local day")
+    kind = new.mark_kind or MarkKind.CHECK_IN
+    cursor = await conn.execute(
+        _INSERT_MARK,
+        (
+            new.person_id,
+            new.camera_id,
+            kind.value,
+            to_text(new.captured_at),
+            new.local_day,
+            new.similarity,
+            decision_id,
+        ),
+    )
+    return Mark(
+        id=_rowid(cursor),
+        person_id=new.person_id,
+        camera_id=new.camera_id,
+        kind=kind,
+        marked_at=new.captured_at,
+        local_day=new.local_day,
+        similarity=new.similarity,
+        decision_id=decision_id,
+    )
+
+
+def _attendance_filters(query: AttendanceQuery) -> tuple[list[str], list[str]]:
+    clauses: list[str] = []
+    params: list[str] = []
+    if query.day is not None:
+        clauses.append("a.local_day = ?")
+        params.append(query.day.isoformat())
+    if query.person_id is not None:
+        clauses.append("a.person_id = ?")
+        params.append(query.person_id)
+    if query.camera_id is not None:
+        clauses.append("a.camera_id = ?")
+        params.append(query.camera_id)
+    return clauses, params
+
+
+def _rowid(cursor: aiosqlite.Cursor) -> int:
+    if cursor.lastrowid is None:
+        raise RuntimeError("SQLite returned no row id for an insert")
+    return cursor.lastrowid
+
+
+def _person(row: sqlite3.Row) -> Person:
+    return Person(
+        id=row["id"],
+        employee_no=row["employee_no"],
+        name=row["name"],
+        department=row["department"],
+        status=PersonStatus(row["status"]),
+        created_at=from_text(row["created_at"]),
+    )
+
+
+def _face(row: sqlite3.Row) -> FaceExample:
+    return FaceExample(
+        id=row["id"],
+        person_id=row["person_id"],
+        image_sha256=row["image_sha256"],
+        enrolled_at=from_text(row["enrolled_at"]),
+    )
+
+
+def _camera(row: sqlite3.Row) -> Camera:
+    return Camera(
+        id=row["id"],
+        name=row["name"],
+        direction=Direction(row["direction"]),
+        created_at=from_text(row["created_at"]),
+    )
+
+
+def _mark(row: sqlite3.Row) -> Mark:
+    return Mark(
+        id=row["id"],
+        person_id=row["person_id"],
+        camera_id=row["camera_id"],
+        kind=MarkKind(row["kind"]),
+        marked_at=from_text(row["marked_at"]),
+        local_day=row["local_day"],
+        similarity=row["similarity"],
+        decision_id=row["decision_id"],
+    )
+
+
+def _decision(row: sqlite3.Row) -> Decision:
+    return Decision(
+        id=row["id"],
+        frame_id=row["frame_id"],
+        camera_id=row["camera_id"],
+        outcome=Outcome(row["outcome"]),
+        reason=row["reason"],
+        person_id=row["person_id"],
+        subject=row["subject"],
+        similarity=row["similarity"],
+        decided_at=from_text(row["decided_at"]),
+        captured_at=from_text(row["captured_at"]),
+    )

@@ -1,0 +1,184 @@
+"""Typed settings: embedded defaults, a TOML file, ``EDGE_AGENT_*`` environment.
+
+Precedence, lowest first: defaults, the TOML file (``--config`` or
+``EDGE_AGENT_CONFIG``), environment variables (nested with ``__``, for
+example ``EDGE_AGENT_SERVER__PORT=8081``), then explicit overrides such as
+command-line flags. A bad value raises :class:`ConfigError` naming the option.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+import zoneinfo
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+)
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+CONFIG_ENV_VAR = "EDGE_AGENT_CONFIG"
+
+
+def _default_data_dir() -> Path:
+    """Per-user state folder, so a fresh machine needs no root and no setup."""
+    state_home = os.environ.get("XDG_STATE_HOME") or Path.home() / ".local/state"
+    return Path(state_home) / "edge-agent"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ServerSettings(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+    max_body_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
+    shutdown_timeout_s: float = Field(default=10.0, gt=0)
+
+
+class StorageSettings(_Section):
+    data_dir: Path = Field(default_factory=_default_data_dir)
+    database_file: str = "edge-agent.sqlite3"
+    busy_timeout_ms: int = Field(default=5000, ge=0)
+
+    @property
+    def database_path(self) -> Path:
+        return self.data_dir / self.database_file
+
+
+class RecognizerSettings(_Section):
+    url: str = "http://127.0.0.1:8000"
+    api_key: SecretStr = SecretStr("")
+    timeout_s: float = Field(default=5.0, gt=0)
+    det_prob_threshold: float = Field(default=0.8, ge=0, le=1)
+    prediction_count: int = Field(default=2, ge=1, le=10)
+
+    @field_validator("url")
+    @classmethod
+    def _check_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL")
+        return value.rstrip("/")
+
+
+class ImagingSettings(_Section):
+    decode_workers: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1)
+
+
+class AttendanceSettings(_Section):
+    match_threshold: float = Field(default=0.85, ge=0, le=1)
+    duplicate_window_s: float = Field(default=300.0, ge=0)
+    timezone: str = "UTC"
+
+    @field_validator("timezone")
+    @classmethod
+    def _check_timezone(cls, value: str) -> str:
+        try:
+            zoneinfo.ZoneInfo(value)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
+
+
+class LoggingSettings(_Section):
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    format: Literal["auto", "json", "text"] = "auto"
+
+
+class Settings(BaseSettings):
+    """Everything the appliance can be told; every field has a working default."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="EDGE_AGENT_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        frozen=True,
+    )
+
+    site_id: str = Field(default="site-1", min_length=1, max_length=64)
+    server: ServerSettings = Field(default_factory=ServerSettings)
+    storage: StorageSettings = Field(default_factory=StorageSettings)
+    recognizer: RecognizerSettings = Field(default_factory=RecognizerSettings)
+    imaging: ImagingSettings = Field(default_factory=ImagingSettings)
+    attendance: AttendanceSettings = Field(default_factory=AttendanceSettings)
+    logging: LoggingSettings = Field(default_factory=LoggingSettings)
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; the message names the option."""
+
+
+class _FileSource(PydanticBaseSettingsSource):
+    """Values read from the TOML file, below the environment in precedence."""
+
+    def __init__(self, settings_cls: type[BaseSettings], values: dict[str, Any]):
+        super().__init__(settings_cls)
+        self._values = values
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return self._values.get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return dict(self._values)
+
+
+def load_settings(
+    config_file: Path | None = None, overrides: dict[str, Any] | None = None
+) -> Settings:
+    """Build the settings; raise :class:`ConfigError` on any bad value."""
+    file_values = _read_config_file(config_file)
+
+    class _FileBackedSettings(Settings):
+        @classmethod
+        def settings_customise_sources(
+            cls,
+            settings_cls: type[BaseSettings],
+            init_settings: PydanticBaseSettingsSource,
+            env_settings: PydanticBaseSettingsSource,
+            dotenv_settings: PydanticBaseSettingsSource,
+            file_secret_settings: PydanticBaseSettingsSource,
+        ) -> tuple[PydanticBaseSettingsSource, ...]:
+            return (init_settings, env_settings, _FileSource(settings_cls, file_values))
+
+    try:
+        return _FileBackedSettings(**(overrides or {}))
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc)) from exc
+
+
+def _read_config_file(config_file: Path | None) -> dict[str, Any]:
+    path = config_file or _env_config_path()
+    if path is None:
+        return {}
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError as exc:
+        raise ConfigError(f"config file {path} does not exist") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from exc
+
+
+def _env_config_path() -> Path | None:
+    value = os.environ.get(CONFIG_ENV_VAR)
+    return Path(value) if value else None
+
+
+def _describe(exc: ValidationError) -> str:
+    problems = []
+    for error in exc.errors():
+        option = ".".join(str(part) for part in error["loc"]) or "settings"
+        problems.append(f"{option}: {error['msg']}")
+    return "invalid setting " + "; ".join(problems)

@@ -1,0 +1,96 @@
+"""Domain errors shared by every layer; the gateway turns them into problem+json.
+
+The tree::
+
+    EdgeError                      500  something the appliance did not expect
+     +-- InvalidInput              422  the request is well formed but wrong
+     |    +-- UnsupportedImage     415  the bytes are not an image we accept
+     |    +-- UndecodableImage     422  an image type we accept, but it will not decode
+     |    +-- PayloadTooLarge      413  the body is larger than configured
+     +-- NotFound                  404  the named object does not exist
+     +-- Conflict                  409  the object exists or its state forbids the act
+     +-- Refused                   422  the act is understood but refused by a rule
+     |    +-- NoFaceFound          422  enrollment image without a usable face
+     +-- Unavailable               503  a dependency is down; retrying later can work
+          +-- RecognizerUnavailable
+
+Each class carries a stable ``slug`` (the last part of the problem ``type``), an
+HTTP status and a short title. Services raise these; adapters translate their
+library's errors into them with ``raise ... from exc``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+
+class EdgeError(Exception):
+    """Base of every error the appliance raises on purpose."""
+
+    slug: ClassVar[str] = "internal-error"
+    status: ClassVar[int] = 500
+    title: ClassVar[str] = "Internal error"
+
+    def __init__(self, detail: str, **extensions: Any) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.extensions = extensions
+
+
+class InvalidInput(EdgeError):
+    slug = "invalid-input"
+    status = 422
+    title = "Invalid input"
+
+
+class UnsupportedImage(InvalidInput):
+    slug = "unsupported-image"
+    status = 415
+    title = "Unsupported image format"
+
+
+class UndecodableImage(InvalidInput):
+    slug = "undecodable-image"
+    status = 422
+    title = "Image does not decode"
+
+
+class PayloadTooLarge(InvalidInput):
+    slug = "payload-too-large"
+    status = 413
+    title = "Payload too large"
+
+
+class NotFound(EdgeError):
+    slug = "not-found"
+    status = 404
+    title = "Not found"
+
+
+class Conflict(EdgeError):
+    slug = "conflict"
+    status = 409
+    title = "Conflict"
+
+
+class Refused(EdgeError):
+    slug = "refused"
+    status = 422
+    title = "Refused"
+
+
+class NoFaceFound(Refused):
+    slug = "no-face-found"
+    status = 422
+    title = "No face found"
+
+
+class Unavailable(EdgeError):
+    slug = "unavailable"
+    status = 503
+    title = "Service unavailable"
+
+
+class RecognizerUnavailable(Unavailable):
+    slug = "recognizer-unavailable"
+    title = "Face recognizer unavailable"

@@ -1,0 +1,49 @@
+"""Gateway: give every request an id, log it once, and hand the id back.
+
+A client's own ``X-Request-Id`` is kept when it looks like an id, so a camera
+or the central office can follow its request through our logs.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+from edge_agent.observability.logging import request_id_var
+
+logger = logging.getLogger(__name__)
+
+REQUEST_ID_HEADER = "X-Request-Id"
+_ACCEPTABLE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+
+@web.middleware
+async def request_id_middleware(
+    request: web.Request, handler: Handler
+) -> web.StreamResponse:
+    offered = request.headers.get(REQUEST_ID_HEADER, "")
+    request_id = offered if _ACCEPTABLE_ID.match(offered) else uuid.uuid4().hex
+    token = request_id_var.set(request_id)
+    started = time.perf_counter()
+    try:
+        response = await handler(request)
+        response.headers[REQUEST_ID_HEADER] = request_id
+        _log(request, response.status, started)
+        return response
+    finally:
+        request_id_var.reset(token)
+
+
+def _log(request: web.Request, status: int, started: float) -> None:
+    logger.info(
+        "%s %s %d %.1f ms",
+        request.method,
+        request.path,
+        status,
+        (time.perf_counter() - started) * 1000,
+    )

@@ -1,0 +1,1 @@
+"""Imaging: recognising, decoding and checking images with OpenCV (blocking code)."""

@@ -1,0 +1,24 @@
+"""Imaging: run the blocking decoder on a bounded thread pool, off the event loop.
+
+OpenCV releases the GIL while it decodes, so threads use every core; the
+pool's size bounds how many frames are decoded (and held in memory) at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
+
+from edge_agent.imaging.decoder import DecodedImage, decode_image
+
+
+class DecodePool:
+    def __init__(self, workers: int) -> None:
+        self._executor = ThreadPoolExecutor(workers, thread_name_prefix="decode")
+
+    async def decode(self, data: bytes) -> DecodedImage:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, decode_image, data)
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=True, cancel_futures=True)

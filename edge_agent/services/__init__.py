@@ -1,0 +1,20 @@
+"""Services: business logic, no HTTP and no SQL. Clients arrive by constructor."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from edge_agent.services.attendance import AttendanceService
+from edge_agent.services.cameras import CameraService
+from edge_agent.services.ingestion import IngestionService
+from edge_agent.services.users import UserService
+
+
+@dataclass(frozen=True, slots=True)
+class Services:
+    """Every service of one running appliance, built by the composition root."""
+
+    users: UserService
+    cameras: CameraService
+    attendance: AttendanceService
+    ingestion: IngestionService
