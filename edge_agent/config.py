@@ -8,6 +8,7 @@ command-line flags. A bad value raises :class:`ConfigError` naming the option.
 
 from __future__ import annotations
 
+import contextvars
 import os
 import tomllib
 import zoneinfo
@@ -115,6 +116,25 @@ class Settings(BaseSettings):
     attendance: AttendanceSettings = Field(default_factory=AttendanceSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
 
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        file_source = _FileSource(settings_cls, _file_values.get())
+        return (init_settings, env_settings, file_source)
+
+
+# The values of the file being loaded, visible to the source above only while
+# load_settings() builds the object.
+_file_values: contextvars.ContextVar[dict[str, Any]] = contextvars.ContextVar(
+    "file_values", default={}
+)
+
 
 class ConfigError(Exception):
     """The configuration cannot be used; the message names the option."""
@@ -138,24 +158,13 @@ def load_settings(
     config_file: Path | None = None, overrides: dict[str, Any] | None = None
 ) -> Settings:
     """Build the settings; raise :class:`ConfigError` on any bad value."""
-    file_values = _read_config_file(config_file)
-
-    class _FileBackedSettings(Settings):
-        @classmethod
-        def settings_customise_sources(
-            cls,
-            settings_cls: type[BaseSettings],
-            init_settings: PydanticBaseSettingsSource,
-            env_settings: PydanticBaseSettingsSource,
-            dotenv_settings: PydanticBaseSettingsSource,
-            file_secret_settings: PydanticBaseSettingsSource,
-        ) -> tuple[PydanticBaseSettingsSource, ...]:
-            return (init_settings, env_settings, _FileSource(settings_cls, file_values))
-
+    token = _file_values.set(_read_config_file(config_file))
     try:
-        return _FileBackedSettings(**(overrides or {}))
+        return Settings(**(overrides or {}))
     except ValidationError as exc:
         raise ConfigError(_describe(exc)) from exc
+    finally:
+        _file_values.reset(token)
 
 
 def _read_config_file(config_file: Path | None) -> dict[str, Any]:

@@ -40,10 +40,18 @@ async def request_id_middleware(
 
 
 def _log(request: web.Request, status: int, started: float) -> None:
+    elapsed_ms = round((time.perf_counter() - started) * 1000, 1)
     logger.info(
         "%s %s %d %.1f ms",
         request.method,
         request.path,
         status,
-        (time.perf_counter() - started) * 1000,
+        elapsed_ms,
+        extra={
+            "method": request.method,
+            "path": request.path,
+            "status": status,
+            "duration_ms": elapsed_ms,
+            "remote": request.remote,
+        },
     )

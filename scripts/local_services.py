@@ -1,0 +1,123 @@
+"""Start the appliance and the reference recognizer as local child processes.
+
+Shared by the demo and the end-to-end tests, so both exercise the same real
+servers the same way: free loopback ports, readiness polling, SIGTERM on exit.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+
+
+@dataclass(frozen=True)
+class Service:
+    url: str
+    process: subprocess.Popen[bytes]
+
+
+def free_port() -> int:
+    """A port free on 127.0.0.1 right now (another process could still take it)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def wait_ready(
+    url: str, process: subprocess.Popen[bytes], timeout_s: float = 30
+) -> None:
+    """Poll ``url`` until it answers 200; fail if the process dies first."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{process.args!r} exited with {process.returncode}")
+        with contextlib.suppress(httpx.TransportError):
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        time.sleep(0.1)
+    raise RuntimeError(f"{url} did not become ready within {timeout_s} s")
+
+
+@contextlib.contextmanager
+def child_process(
+    args: list[str], log: Path, env: dict[str, str] | None = None
+) -> Iterator[subprocess.Popen[bytes]]:
+    """Run ``args`` with its output appended to ``log``; SIGTERM it on exit."""
+    with log.open("ab") as out:
+        # A session of its own: a Ctrl-C reaches only the parent, which then
+        # stops its children in order.
+        process = subprocess.Popen(
+            args, stdout=out, stderr=out, env=env, start_new_session=True
+        )
+        try:
+            yield process
+        finally:
+            stop(process)
+
+
+def stop(process: subprocess.Popen[bytes], timeout_s: float = 15) -> int:
+    """SIGTERM the process, SIGKILL it if it lingers; return its exit code."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    return process.returncode
+
+
+@contextlib.contextmanager
+def reference_recognizer(
+    folder: Path, api_key: str, store: Path | None = None
+) -> Iterator[Service]:
+    port = free_port()
+    args = [
+        sys.executable,
+        str(ROOT / "scripts" / "reference_recognizer.py"),
+        *("--host", "127.0.0.1", "--port", str(port), "--api-key", api_key),
+    ]
+    if store is not None:
+        args += ["--store", str(store)]
+    url = f"http://127.0.0.1:{port}"
+    with child_process(args, folder / "recognizer.log") as process:
+        wait_ready(f"{url}/status", process)
+        yield Service(url, process)
+
+
+@contextlib.contextmanager
+def edge_agent(
+    folder: Path, data_dir: Path, recognizer_url: str, api_key: str
+) -> Iterator[Service]:
+    """``edge-agent serve`` on its embedded defaults, but for port, data and
+    the recognizer it is to use."""
+    port = free_port()
+    args = [
+        str(BIN / "edge-agent"),
+        "serve",
+        *("--host", "127.0.0.1", "--port", str(port), "--data-dir", str(data_dir)),
+    ]
+    env = {
+        **os.environ,
+        "EDGE_AGENT_RECOGNIZER__URL": recognizer_url,
+        "EDGE_AGENT_RECOGNIZER__API_KEY": api_key,
+        "EDGE_AGENT_LOGGING__FORMAT": "json",
+    }
+    url = f"http://127.0.0.1:{port}"
+    with child_process(args, folder / "edge-agent.log", env) as process:
+        wait_ready(f"{url}/healthz", process)
+        yield Service(url, process)

@@ -1,0 +1,130 @@
+"""End to end: the reference recognizer and the daemon as real loopback servers.
+
+Two people are enrolled over HTTP, a camera pushes frames of them and of a
+stranger, and the marks must survive a restart of the daemon.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import pytest
+from local_services import Service, edge_agent, reference_recognizer, stop
+from synthetic_faces import encode_jpeg, face_image, stranger_identity
+
+API_KEY = "end-to-end-key"
+JPEG = {"Content-Type": "image/jpeg"}
+
+
+@pytest.fixture
+def recognizer(tmp_path: Path) -> Iterator[Service]:
+    """The reference recognizer, started as its own process."""
+    with reference_recognizer(tmp_path, API_KEY) as service:
+        yield service
+
+
+def _enroll(api: httpx.Client, employee_no: str, identity: str) -> str:
+    person = api.post("/v1/users", json={"employee_no": employee_no, "name": identity})
+    assert person.status_code == 201, person.text
+    person_id: str = person.json()["id"]
+
+    image = encode_jpeg(face_image(identity))
+    face = api.post(f"/v1/users/{person_id}/faces", content=image, headers=JPEG)
+    assert face.status_code == 201, face.text
+    return person_id
+
+
+def _push(api: httpx.Client, identity: str, rng: np.random.Generator) -> dict[str, Any]:
+    frame = encode_jpeg(face_image(identity, rng=rng))
+    response = api.post(
+        "/v1/frames", content=frame, headers={**JPEG, "X-Camera-Id": "gate"}
+    )
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def _outcomes(body: dict[str, Any]) -> list[str]:
+    return [d["outcome"] for d in body["decisions"]]
+
+
+def _today(api: httpx.Client) -> list[dict[str, Any]]:
+    response = api.get("/v1/attendance", params={"day": "today"})
+    assert response.status_code == 200, response.text
+    rows: list[dict[str, Any]] = response.json()["attendance"]
+    return rows
+
+
+def test_frames_become_marks_once_and_survive_a_restart(
+    tmp_path: Path, recognizer: Service
+) -> None:
+    data_dir = tmp_path / "data"
+    rng = np.random.default_rng(7)
+
+    with edge_agent(tmp_path, data_dir, recognizer.url, API_KEY) as edge:
+        with httpx.Client(base_url=edge.url, timeout=10) as api:
+            alice = _enroll(api, "E1", "alice")
+            bob = _enroll(api, "E2", "bob")
+            camera = api.post("/v1/cameras", json={"id": "gate", "direction": "entry"})
+            assert camera.status_code == 201, camera.text
+
+            alice_frames = [_push(api, "alice", rng) for _ in range(3)]
+            bob_frames = [_push(api, "bob", rng) for _ in range(3)]
+            strangers = [_push(api, stranger_identity(rng), rng) for _ in range(3)]
+
+            marks = _today(api)
+        assert stop(edge.process) == 0
+
+    assert [_outcomes(b) for b in alice_frames] == [
+        ["marked"],
+        ["duplicate"],
+        ["duplicate"],
+    ]
+    assert [_outcomes(b) for b in bob_frames] == [
+        ["marked"],
+        ["duplicate"],
+        ["duplicate"],
+    ]
+    assert all(_outcomes(b) == ["unknown"] for b in strangers)
+    assert alice_frames[0]["decisions"][0]["person"]["id"] == alice
+    assert alice_frames[0]["decisions"][0]["mark"]["kind"] == "check_in"
+    assert sorted(m["person_id"] for m in marks) == sorted([alice, bob])
+
+    with sqlite3.connect(data_dir / "edge-agent.sqlite3") as conn:
+        stored = conn.execute("SELECT person_id FROM attendance").fetchall()
+        decisions = conn.execute("SELECT outcome FROM decisions").fetchall()
+    assert sorted(r[0] for r in stored) == sorted([alice, bob])
+    assert len(decisions) == 9
+
+    with edge_agent(tmp_path, data_dir, recognizer.url, API_KEY) as edge:
+        with httpx.Client(base_url=edge.url, timeout=10) as api:
+            assert [m["id"] for m in _today(api)] == [m["id"] for m in marks]
+            assert _outcomes(_push(api, "alice", rng)) == ["duplicate"]
+
+
+def test_refusals_are_problem_details(tmp_path: Path, recognizer: Service) -> None:
+    with edge_agent(tmp_path, tmp_path / "data", recognizer.url, API_KEY) as edge:
+        with httpx.Client(base_url=edge.url, timeout=10) as api:
+            api.post("/v1/cameras", json={"id": "gate"}).raise_for_status()
+            not_image = api.post(
+                "/v1/frames",
+                content=b"this is not a picture",
+                headers={**JPEG, "X-Camera-Id": "gate"},
+            )
+            unknown_camera = api.post(
+                "/v1/frames",
+                content=encode_jpeg(face_image("alice")),
+                headers={**JPEG, "X-Camera-Id": "elsewhere"},
+            )
+            assert api.get("/healthz").status_code == 200
+
+    assert not_image.status_code == 415
+    assert not_image.headers["Content-Type"].startswith("application/problem+json")
+    assert not_image.json()["type"].endswith(":unsupported-image")
+    assert unknown_camera.status_code == 404
+    assert unknown_camera.json()["status"] == 404
