@@ -125,14 +125,14 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        file_source = _FileSource(settings_cls, _file_values.get())
+        file_source = _FileSource(settings_cls, _file_values.get() or {})
         return (init_settings, env_settings, file_source)
 
 
 # The values of the file being loaded, visible to the source above only while
 # load_settings() builds the object.
-_file_values: contextvars.ContextVar[dict[str, Any]] = contextvars.ContextVar(
-    "file_values", default={}
+_file_values: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar(
+    "file_values", default=None
 )
 
 

@@ -89,6 +89,8 @@ class Unavailable(EdgeError):
     slug = "unavailable"
     status = 503
     title = "Service unavailable"
+    # Seconds a client should wait before trying again (RFC 9110, 10.2.3).
+    retry_after_s: ClassVar[int] = 5
 
 
 class RecognizerUnavailable(Unavailable):

@@ -27,7 +27,8 @@ def test_defaults_work_without_any_file() -> None:
 def test_file_values_replace_defaults(tmp_path: Path) -> None:
     path = _write(
         tmp_path,
-        '[server]\nport = 9100\n[attendance]\nmatch_threshold = 0.7\ntimezone = "Europe/Paris"\n',
+        "[server]\nport = 9100\n"
+        '[attendance]\nmatch_threshold = 0.7\ntimezone = "Europe/Paris"\n',
     )
 
     settings = load_settings(path)

@@ -101,27 +101,31 @@ def test_frames_become_marks_once_and_survive_a_restart(
     assert sorted(r[0] for r in stored) == sorted([alice, bob])
     assert len(decisions) == 9
 
-    with edge_agent(tmp_path, data_dir, recognizer.url, API_KEY) as edge:
-        with httpx.Client(base_url=edge.url, timeout=10) as api:
-            assert [m["id"] for m in _today(api)] == [m["id"] for m in marks]
-            assert _outcomes(_push(api, "alice", rng)) == ["duplicate"]
+    with (
+        edge_agent(tmp_path, data_dir, recognizer.url, API_KEY) as edge,
+        httpx.Client(base_url=edge.url, timeout=10) as api,
+    ):
+        assert [m["id"] for m in _today(api)] == [m["id"] for m in marks]
+        assert _outcomes(_push(api, "alice", rng)) == ["duplicate"]
 
 
 def test_refusals_are_problem_details(tmp_path: Path, recognizer: Service) -> None:
-    with edge_agent(tmp_path, tmp_path / "data", recognizer.url, API_KEY) as edge:
-        with httpx.Client(base_url=edge.url, timeout=10) as api:
-            api.post("/v1/cameras", json={"id": "gate"}).raise_for_status()
-            not_image = api.post(
-                "/v1/frames",
-                content=b"this is not a picture",
-                headers={**JPEG, "X-Camera-Id": "gate"},
-            )
-            unknown_camera = api.post(
-                "/v1/frames",
-                content=encode_jpeg(face_image("alice")),
-                headers={**JPEG, "X-Camera-Id": "elsewhere"},
-            )
-            assert api.get("/healthz").status_code == 200
+    with (
+        edge_agent(tmp_path, tmp_path / "data", recognizer.url, API_KEY) as edge,
+        httpx.Client(base_url=edge.url, timeout=10) as api,
+    ):
+        api.post("/v1/cameras", json={"id": "gate"}).raise_for_status()
+        not_image = api.post(
+            "/v1/frames",
+            content=b"this is not a picture",
+            headers={**JPEG, "X-Camera-Id": "gate"},
+        )
+        unknown_camera = api.post(
+            "/v1/frames",
+            content=encode_jpeg(face_image("alice")),
+            headers={**JPEG, "X-Camera-Id": "elsewhere"},
+        )
+        assert api.get("/healthz").status_code == 200
 
     assert not_image.status_code == 415
     assert not_image.headers["Content-Type"].startswith("application/problem+json")

@@ -15,7 +15,7 @@ from typing import Any
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from edge_agent.errors import EdgeError
+from edge_agent.errors import EdgeError, Unavailable
 
 logger = logging.getLogger(__name__)
 
@@ -83,7 +83,9 @@ async def problem_details_middleware(
 
 
 def _from_domain_error(request: web.Request, exc: EdgeError) -> web.Response:
-    if exc.status >= 500:
+    headers = None
+    if isinstance(exc, Unavailable):
+        headers = {"Retry-After": str(exc.retry_after_s)}
         logger.warning("Request %s %s failed: %s", request.method, request.path, exc)
     return problem_response(
         exc.status,
@@ -91,6 +93,7 @@ def _from_domain_error(request: web.Request, exc: EdgeError) -> web.Response:
         exc.title,
         exc.detail,
         instance=request.path,
+        headers=headers,
         **exc.extensions,
     )
 

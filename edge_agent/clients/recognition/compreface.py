@@ -22,7 +22,6 @@ logger = logging.getLogger(__name__)
 
 # CompreFace answers 400 with this code when it finds no face in the image.
 _NO_FACE_CODE = 28
-_PAGE_SIZE = 100
 
 
 class CompreFaceClient:
@@ -36,12 +35,14 @@ class CompreFaceClient:
         timeout_s: float = 5.0,
         det_prob_threshold: float = 0.8,
         prediction_count: int = 2,
+        page_size: int = 100,
     ) -> None:
         self._base = f"{base_url.rstrip('/')}/api/v1/recognition"
         self._headers = {"x-api-key": api_key}
         self._timeout = aiohttp.ClientTimeout(total=timeout_s)
         self._det_prob = det_prob_threshold
         self._prediction_count = prediction_count
+        self._page_size = page_size
         self._session: aiohttp.ClientSession | None = None
 
     async def open(self) -> None:
@@ -75,7 +76,7 @@ class CompreFaceClient:
         examples: list[SubjectExample] = []
         page = 0
         while True:
-            params: dict[str, Any] = {"page": page, "size": _PAGE_SIZE}
+            params: dict[str, Any] = {"page": page, "size": self._page_size}
             if subject is not None:
                 params["subject"] = subject
             body = await self._call("GET", "/faces", params=params)

@@ -1,0 +1,745 @@
+"""Reference face recognition server for demos and tests of the appliance.
+
+In production the appliance talks to CompreFace or a compatible face
+recognition service.  This small aiohttp server speaks the subset of
+CompreFace's recognition REST API that the appliance uses, so the appliance can
+be run and tested without the real service.  It is meant for demos and tests
+only: its "recognition" compares coarse grayscale layouts, which tells the
+synthetic faces of ``synthetic_faces.py`` apart but not real people.
+
+Endpoints (all but ``/status`` need the ``x-api-key`` header):
+
+* ``POST /api/v1/recognition/recognize`` - recognise the faces in an image
+* ``POST /api/v1/recognition/faces?subject=NAME`` - enroll an example
+* ``GET /api/v1/recognition/faces`` - list examples, paginated
+* ``DELETE /api/v1/recognition/faces?subject=NAME`` - delete examples
+* ``DELETE /api/v1/recognition/faces/{image_id}`` - delete one example
+* ``GET /api/v1/recognition/subjects`` - list subjects
+* ``DELETE /api/v1/recognition/subjects/{subject}`` - delete a subject
+* ``GET /status`` - readiness probe
+
+Images come as multipart/form-data in the field ``file`` or as JSON
+``{"file": "<base64>"}``.  Errors are ``{"message": ..., "code": ...}`` with
+CompreFace's numbering:
+
+====  ======  ==========================================================
+code  status  meaning
+====  ======  ==========================================================
+10    401     the API key is wrong
+11    404     no example has that image id
+20    401     the ``x-api-key`` header is missing
+26    400     the bytes are not an image OpenCV can decode (or bad base64)
+28    400     no face is found in the given image
+33    400     a required query parameter (``subject``) is missing
+34    400     the ``file`` part or field is missing
+36    400     a query parameter has a wrong value
+42    404     no such subject
+0     -       any other HTTP error (unknown route, body too large, ...)
+====  ======  ==========================================================
+
+How faces are compared: the image is decoded with OpenCV; where OpenCV still
+ships the Haar frontal face cascade (it moved out of the main package in
+OpenCV 5) each detected face is one result, otherwise the whole frame is one
+face.  A near-uniform crop is "no face".  The descriptor is the crop in
+grayscale, shrunk to 24x24, minus its mean, L2-normalised; similarity is the
+cosine, clipped to [0, 1], and a subject scores its best example.
+
+Start it with::
+
+    python scripts/reference_recognizer.py --port 8000 --api-key KEY \\
+        --store .demo/recognizer.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import binascii
+import hmac
+import json
+import logging
+import math
+import os
+import sys
+import threading
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+from aiohttp import BodyPartReader, web
+from numpy.typing import NDArray
+
+LOGGER = logging.getLogger(__name__)
+
+Descriptor = NDArray[np.float32]
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+DESCRIPTOR_SIDE = 24
+MIN_CONTRAST = 4.0
+MAX_IMAGE_BYTES = 5 * 1024 * 1024
+API_PREFIX = "/api/v1/recognition"
+_STORE_VERSION = 1
+
+CODE_WRONG_KEY = 10
+CODE_IMAGE_NOT_FOUND = 11
+CODE_MISSING_KEY = 20
+CODE_UNREADABLE_IMAGE = 26
+CODE_NO_FACE = 28
+CODE_MISSING_PARAMETER = 33
+CODE_MISSING_FILE = 34
+CODE_BAD_ARGUMENT = 36
+CODE_SUBJECT_NOT_FOUND = 42
+CODE_OTHER = 0
+
+
+class ApiError(Exception):
+    """An error answer in CompreFace's ``{"message", "code"}`` shape."""
+
+    def __init__(self, status: int, code: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+class UnreadableImageError(ValueError):
+    """The bytes do not decode as an image."""
+
+
+class NoFaceFoundError(ValueError):
+    """The image decodes but holds nothing that passes for a face."""
+
+
+# --------------------------------------------------------------------------
+# Faces and descriptors
+# --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DetectedFace:
+    """One face found in an image: its box (end-exclusive) and descriptor."""
+
+    x_min: int
+    y_min: int
+    x_max: int
+    y_max: int
+    descriptor: Descriptor
+
+    @property
+    def area(self) -> int:
+        return (self.x_max - self.x_min) * (self.y_max - self.y_min)
+
+    def box(self) -> dict[str, Any]:
+        return {
+            "probability": 1.0,
+            "x_min": self.x_min,
+            "y_min": self.y_min,
+            "x_max": self.x_max,
+            "y_max": self.y_max,
+        }
+
+
+def describe(image: NDArray[np.uint8]) -> Descriptor | None:
+    """Turn a BGR or grayscale picture into a unit descriptor.
+
+    Returns None for a near-uniform picture, which cannot hold a face.
+    """
+    gray = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+    if gray.size == 0 or float(gray.std()) < MIN_CONTRAST:
+        return None
+
+    side = (DESCRIPTOR_SIDE, DESCRIPTOR_SIDE)
+    small = cv2.resize(gray, side, interpolation=cv2.INTER_AREA).astype(np.float32)
+    small -= small.mean()
+    norm = float(np.linalg.norm(small))
+    if norm < 1e-6:
+        return None
+
+    return (small / norm).ravel()
+
+
+def similarity(first: Descriptor, second: Descriptor) -> float:
+    """Cosine similarity of two descriptors, clipped to [0, 1]."""
+    return float(np.clip(np.dot(first, second), 0.0, 1.0))
+
+
+def decode_image(data: bytes) -> NDArray[np.uint8]:
+    """Decode image bytes to BGR, or raise UnreadableImageError."""
+    if not data:
+        raise UnreadableImageError("the image is empty")
+
+    try:
+        image = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_COLOR)
+    except cv2.error as exc:
+        raise UnreadableImageError(str(exc)) from exc
+
+    if image is None:
+        raise UnreadableImageError("the bytes are not a known image format")
+    return np.asarray(image, dtype=np.uint8)
+
+
+def _load_cascade() -> Any | None:
+    # OpenCV 5 moved the Haar cascades to the contrib package, so both the
+    # class and its data files may be missing; the whole frame is used then.
+    classifier = getattr(cv2, "CascadeClassifier", None)
+    folder = getattr(getattr(cv2, "data", None), "haarcascades", None)
+    if classifier is None or folder is None:
+        return None
+
+    path = Path(folder) / "haarcascade_frontalface_default.xml"
+    if not path.is_file():
+        return None
+
+    cascade = classifier(str(path))
+    return None if cascade.empty() else cascade
+
+
+class FaceAnalyzer:
+    """Finds faces in image bytes; safe to call from several worker threads."""
+
+    def __init__(self, cascade: Any | None) -> None:
+        """``cascade`` is an OpenCV CascadeClassifier, or None for whole frames."""
+        self._cascade = cascade
+        self._lock = threading.Lock()
+
+    @classmethod
+    def default(cls) -> FaceAnalyzer:
+        """An analyzer with OpenCV's frontal face cascade, where it exists."""
+        return cls(_load_cascade())
+
+    @property
+    def uses_detector(self) -> bool:
+        return self._cascade is not None
+
+    def analyse(self, data: bytes) -> list[DetectedFace]:
+        """Faces in the image, biggest first; raises on no image or no face."""
+        image = decode_image(data)
+        gray = np.asarray(cv2.cvtColor(image, cv2.COLOR_BGR2GRAY), dtype=np.uint8)
+
+        faces = [face for box in self._boxes(gray) if (face := _face(gray, box))]
+        if not faces:
+            raise NoFaceFoundError("No face is found in the given image")
+        return sorted(faces, key=lambda face: face.area, reverse=True)
+
+    def _boxes(self, gray: NDArray[np.uint8]) -> list[tuple[int, int, int, int]]:
+        height, width = gray.shape
+        whole = [(0, 0, width, height)]
+        if self._cascade is None:
+            return whole
+
+        # The cascade keeps scratch buffers, so one thread at a time uses it.
+        min_side = max(24, min(width, height) // 8)
+        with self._lock:
+            found = self._cascade.detectMultiScale(
+                cv2.equalizeHist(gray), 1.1, 5, minSize=(min_side, min_side)
+            )
+        boxes = [(int(x), int(y), int(x + w), int(y + h)) for x, y, w, h in found]
+        return boxes or whole
+
+
+def _face(
+    gray: NDArray[np.uint8], box: tuple[int, int, int, int]
+) -> DetectedFace | None:
+    x_min, y_min, x_max, y_max = box
+    descriptor = describe(gray[y_min:y_max, x_min:x_max])
+    if descriptor is None:
+        return None
+
+    return DetectedFace(x_min, y_min, x_max, y_max, descriptor)
+
+
+# --------------------------------------------------------------------------
+# Enrolled examples
+# --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Example:
+    """One enrolled picture of a subject, kept only as its descriptor."""
+
+    image_id: str
+    subject: str
+    descriptor: Descriptor
+
+
+@dataclass(frozen=True)
+class Gallery:
+    """An immutable snapshot of the examples, for matching off the loop."""
+
+    subjects: tuple[str, ...]
+    matrix: NDArray[np.float32]
+
+    def rank(self, descriptor: Descriptor, count: int) -> list[dict[str, Any]]:
+        """The ``count`` most similar subjects, best first."""
+        if not self.subjects:
+            return []
+
+        scores = np.clip(self.matrix @ descriptor, 0.0, 1.0)
+        best: dict[str, float] = {}
+        for subject, score in zip(self.subjects, scores.tolist(), strict=True):
+            best[subject] = max(score, best.get(subject, 0.0))
+
+        ranked = sorted(best.items(), key=lambda item: item[1], reverse=True)
+        return [
+            {"subject": subject, "similarity": round(score, 5)}
+            for subject, score in ranked[:count]
+        ]
+
+
+class FaceCollection:
+    """Enrolled examples in memory, optionally mirrored to a JSON file.
+
+    Mutations run on the event loop only; matching works on a Gallery
+    snapshot so that worker threads never see the dict change under them.
+    """
+
+    def __init__(self, path: Path | None = None) -> None:
+        self._path = path
+        self._examples: dict[str, Example] = {}
+        self._gallery: Gallery | None = None
+        self._save_lock = asyncio.Lock()
+
+    def add(self, subject: str, descriptor: Descriptor) -> Example:
+        example = Example(str(uuid.uuid4()), subject, descriptor)
+        self._examples[example.image_id] = example
+        self._gallery = None
+        return example
+
+    def remove(self, image_id: str) -> Example | None:
+        example = self._examples.pop(image_id, None)
+        self._gallery = None
+        return example
+
+    def remove_subject(self, subject: str | None) -> int:
+        """Delete a subject's examples, or every example when subject is None."""
+        doomed = [e.image_id for e in self.examples(subject)]
+        for image_id in doomed:
+            del self._examples[image_id]
+
+        self._gallery = None
+        return len(doomed)
+
+    def examples(self, subject: str | None = None) -> list[Example]:
+        return [
+            example
+            for example in self._examples.values()
+            if subject is None or example.subject == subject
+        ]
+
+    def subjects(self) -> list[str]:
+        return sorted({example.subject for example in self._examples.values()})
+
+    def gallery(self) -> Gallery:
+        if self._gallery is None:
+            self._gallery = _build_gallery(list(self._examples.values()))
+        return self._gallery
+
+    async def load(self) -> None:
+        """Read the store file, if there is one."""
+        if self._path is None or not self._path.exists():
+            return
+
+        text = await asyncio.to_thread(self._path.read_text, "utf-8")
+        for example in _parse_store(text):
+            self._examples[example.image_id] = example
+        self._gallery = None
+        LOGGER.info("loaded %d examples from %s", len(self._examples), self._path)
+
+    async def save(self) -> None:
+        """Write the store file so that a restart keeps enrollments."""
+        if self._path is None:
+            return
+
+        # The lock keeps an older snapshot from landing after a newer one.
+        async with self._save_lock:
+            text = _format_store(self.examples())
+            await asyncio.to_thread(_write_atomically, self._path, text)
+
+
+def _build_gallery(examples: Sequence[Example]) -> Gallery:
+    if not examples:
+        return Gallery((), np.zeros((0, DESCRIPTOR_SIDE**2), dtype=np.float32))
+
+    matrix = np.stack([example.descriptor for example in examples])
+    return Gallery(tuple(example.subject for example in examples), matrix)
+
+
+def _format_store(examples: Sequence[Example]) -> str:
+    records = [
+        {
+            "image_id": example.image_id,
+            "subject": example.subject,
+            "descriptor": base64.b64encode(
+                example.descriptor.astype("<f4").tobytes()
+            ).decode("ascii"),
+        }
+        for example in examples
+    ]
+    return json.dumps({"version": _STORE_VERSION, "examples": records})
+
+
+def _parse_store(text: str) -> list[Example]:
+    document = json.loads(text)
+    if document.get("version") != _STORE_VERSION:
+        raise ValueError(f"unsupported store version {document.get('version')!r}")
+
+    return [
+        Example(
+            image_id=str(record["image_id"]),
+            subject=str(record["subject"]),
+            descriptor=np.frombuffer(
+                base64.b64decode(record["descriptor"]), dtype="<f4"
+            ).astype(np.float32),
+        )
+        for record in document["examples"]
+    ]
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    # Writing beside the target and renaming means a crash mid-write leaves
+    # the previous store intact rather than half a JSON document.
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(text, encoding="utf-8")
+    os.replace(partial, path)
+
+
+# --------------------------------------------------------------------------
+# HTTP
+# --------------------------------------------------------------------------
+
+API_KEY = web.AppKey("api_key", str)
+COLLECTION = web.AppKey("collection", FaceCollection)
+ANALYZER = web.AppKey("analyzer", FaceAnalyzer)
+
+
+def _error_body(code: int, message: str) -> dict[str, Any]:
+    return {"message": message, "code": code}
+
+
+@web.middleware
+async def _errors_middleware(
+    request: web.Request, handler: Handler
+) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except ApiError as exc:
+        return web.json_response(_error_body(exc.code, exc.message), status=exc.status)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        body = _error_body(CODE_OTHER, exc.reason)
+        return web.json_response(body, status=exc.status, headers=_allow(exc))
+
+
+def _allow(exc: web.HTTPException) -> dict[str, str]:
+    # A 405 must keep telling the client which methods the route accepts.
+    allow = exc.headers.get("Allow")
+    return {"Allow": allow} if allow else {}
+
+
+@web.middleware
+async def _api_key_middleware(
+    request: web.Request, handler: Handler
+) -> web.StreamResponse:
+    if request.path == "/status":
+        return await handler(request)
+
+    supplied = request.headers.get("x-api-key")
+    if supplied is None:
+        raise ApiError(401, CODE_MISSING_KEY, "Missing header: x-api-key")
+
+    expected = request.app[API_KEY]
+    if not hmac.compare_digest(supplied.encode(), expected.encode()):
+        raise ApiError(401, CODE_WRONG_KEY, "The x-api-key header is not valid")
+    return await handler(request)
+
+
+def _int_param(request: web.Request, name: str, default: int, minimum: int) -> int:
+    raw = request.query.get(name)
+    if raw is None or raw == "":
+        return default
+
+    try:
+        value = int(raw)
+    except ValueError:
+        value = minimum - 1
+    if value < minimum:
+        message = f"{name} must be an integer >= {minimum}"
+        raise ApiError(400, CODE_BAD_ARGUMENT, message)
+    return value
+
+
+def _check_det_prob_threshold(request: web.Request) -> None:
+    # Every face found here has probability 1.0, so any valid threshold
+    # passes; the value is still checked so that client bugs show up.
+    raw = request.query.get("det_prob_threshold")
+    if raw is None or raw == "":
+        return
+
+    try:
+        value = float(raw)
+    except ValueError:
+        value = math.nan
+    if not 0.0 <= value <= 1.0:
+        message = "det_prob_threshold must be between 0.0 and 1.0"
+        raise ApiError(400, CODE_BAD_ARGUMENT, message)
+
+
+async def _read_image(request: web.Request) -> bytes:
+    """The uploaded image, from multipart ``file`` or JSON base64 ``file``."""
+    if request.content_type == "multipart/form-data":
+        return await _read_multipart_file(request)
+    if request.content_type == "application/json":
+        return await _read_json_file(request)
+
+    message = "Required request part 'file' is not present"
+    raise ApiError(400, CODE_MISSING_FILE, message)
+
+
+async def _read_multipart_file(request: web.Request) -> bytes:
+    reader = await request.multipart()
+    while (part := await reader.next()) is not None:
+        if isinstance(part, BodyPartReader) and part.name == "file":
+            return await _read_part(part)
+        await part.release()
+
+    message = "Required request part 'file' is not present"
+    raise ApiError(400, CODE_MISSING_FILE, message)
+
+
+async def _read_part(part: BodyPartReader) -> bytes:
+    # Reading chunk by chunk enforces the size limit without buffering an
+    # oversized upload first.
+    data = bytearray()
+    while chunk := await part.read_chunk():
+        data.extend(chunk)
+        if len(data) > MAX_IMAGE_BYTES:
+            raise web.HTTPRequestEntityTooLarge(MAX_IMAGE_BYTES, len(data))
+    return bytes(data)
+
+
+async def _read_json_file(request: web.Request) -> bytes:
+    try:
+        document = await request.json()
+    except ValueError as exc:
+        raise ApiError(400, CODE_BAD_ARGUMENT, "The body is not valid JSON") from exc
+
+    encoded = document.get("file") if isinstance(document, dict) else None
+    if not isinstance(encoded, str):
+        raise ApiError(400, CODE_MISSING_FILE, "Required field 'file' is not present")
+
+    # Browsers hand out data URLs; the base64 payload follows the comma.
+    payload = encoded.split(",", 1)[1] if encoded.startswith("data:") else encoded
+    try:
+        return base64.b64decode(payload, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        message = "Cannot parse image: the file field is not valid base64"
+        raise ApiError(400, CODE_UNREADABLE_IMAGE, message) from exc
+
+
+async def _analyse(request: web.Request, data: bytes) -> list[DetectedFace]:
+    analyzer = request.app[ANALYZER]
+    try:
+        return await asyncio.to_thread(analyzer.analyse, data)
+    except UnreadableImageError as exc:
+        message = f"Cannot parse image: {exc}"
+        raise ApiError(400, CODE_UNREADABLE_IMAGE, message) from exc
+    except NoFaceFoundError as exc:
+        raise ApiError(400, CODE_NO_FACE, str(exc)) from exc
+
+
+def _match(
+    faces: Sequence[DetectedFace], gallery: Gallery, count: int
+) -> list[dict[str, Any]]:
+    return [
+        {"box": face.box(), "subjects": gallery.rank(face.descriptor, count)}
+        for face in faces
+    ]
+
+
+async def status(request: web.Request) -> web.Response:
+    """Readiness probe; needs no API key."""
+    return web.json_response({"status": "OK"})
+
+
+async def recognize(request: web.Request) -> web.Response:
+    """Who is in the uploaded image."""
+    limit = _int_param(request, "limit", 0, 0)
+    count = _int_param(request, "prediction_count", 1, 1)
+    _check_det_prob_threshold(request)
+
+    faces = await _analyse(request, await _read_image(request))
+    if limit:
+        faces = faces[:limit]
+
+    gallery = request.app[COLLECTION].gallery()
+    result = await asyncio.to_thread(_match, faces, gallery, count)
+    return web.json_response({"result": result})
+
+
+async def add_face(request: web.Request) -> web.Response:
+    """Enroll the biggest face of the uploaded image as an example."""
+    subject = request.query.get("subject", "").strip()
+    if not subject:
+        message = "Required request parameter 'subject' is not present"
+        raise ApiError(400, CODE_MISSING_PARAMETER, message)
+    _check_det_prob_threshold(request)
+
+    faces = await _analyse(request, await _read_image(request))
+    collection = request.app[COLLECTION]
+    example = collection.add(subject, faces[0].descriptor)
+    await collection.save()
+
+    LOGGER.info("enrolled %s as %s", subject, example.image_id)
+    body = {"image_id": example.image_id, "subject": subject}
+    return web.json_response(body, status=201)
+
+
+async def list_faces(request: web.Request) -> web.Response:
+    """Enrolled examples, optionally of one subject, a page at a time."""
+    page = _int_param(request, "page", 0, 0)
+    size = _int_param(request, "size", 20, 1)
+    subject = request.query.get("subject") or None
+
+    examples = request.app[COLLECTION].examples(subject)
+    chosen = examples[page * size : (page + 1) * size]
+    return web.json_response(
+        {
+            "faces": [{"image_id": e.image_id, "subject": e.subject} for e in chosen],
+            "page_number": page,
+            "page_size": size,
+            "total_pages": math.ceil(len(examples) / size),
+            "total_elements": len(examples),
+        }
+    )
+
+
+async def delete_faces(request: web.Request) -> web.Response:
+    """Delete a subject's examples; without a subject, every example."""
+    subject = request.query.get("subject") or None
+    collection = request.app[COLLECTION]
+    deleted = collection.remove_subject(subject)
+
+    await collection.save()
+    return web.json_response({"deleted": deleted})
+
+
+async def delete_face(request: web.Request) -> web.Response:
+    """Delete one example by its image id."""
+    image_id = request.match_info["image_id"]
+    collection = request.app[COLLECTION]
+    example = collection.remove(image_id)
+    if example is None:
+        message = f"Image with ID = {image_id} not found"
+        raise ApiError(404, CODE_IMAGE_NOT_FOUND, message)
+
+    await collection.save()
+    return web.json_response({"image_id": image_id, "subject": example.subject})
+
+
+async def list_subjects(request: web.Request) -> web.Response:
+    """Every subject with at least one example."""
+    return web.json_response({"subjects": request.app[COLLECTION].subjects()})
+
+
+async def delete_subject(request: web.Request) -> web.Response:
+    """Delete a subject and all its examples."""
+    subject = request.match_info["subject"]
+    collection = request.app[COLLECTION]
+    if collection.remove_subject(subject) == 0:
+        message = f"Subject {subject} not found"
+        raise ApiError(404, CODE_SUBJECT_NOT_FOUND, message)
+
+    await collection.save()
+    return web.json_response({"subject": subject})
+
+
+async def _load_collection(app: web.Application) -> None:
+    await app[COLLECTION].load()
+
+
+def build_app(api_key: str, store: Path | None = None) -> web.Application:
+    """The recognizer as an aiohttp application.
+
+    ``store`` names a JSON file that keeps enrollments across restarts.
+    """
+    # Base64 inflates an upload by a third, so JSON bodies get that headroom.
+    app = web.Application(
+        middlewares=[_errors_middleware, _api_key_middleware],
+        client_max_size=MAX_IMAGE_BYTES * 4 // 3 + 4096,
+    )
+    app[API_KEY] = api_key
+    app[COLLECTION] = FaceCollection(store)
+    app[ANALYZER] = FaceAnalyzer.default()
+
+    app.on_startup.append(_load_collection)
+    _add_routes(app)
+    return app
+
+
+def _add_routes(app: web.Application) -> None:
+    app.router.add_get("/status", status)
+    app.router.add_post(f"{API_PREFIX}/recognize", recognize)
+    app.router.add_post(f"{API_PREFIX}/faces", add_face)
+    app.router.add_get(f"{API_PREFIX}/faces", list_faces)
+    app.router.add_delete(f"{API_PREFIX}/faces", delete_faces)
+    app.router.add_delete(f"{API_PREFIX}/faces/{{image_id}}", delete_face)
+    app.router.add_get(f"{API_PREFIX}/subjects", list_subjects)
+    app.router.add_get(f"{API_PREFIX}/subjects/", list_subjects)
+    app.router.add_delete(f"{API_PREFIX}/subjects/{{subject}}", delete_subject)
+
+
+def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description="Reference face recognition server (CompreFace API subset) "
+        "for demos and tests."
+    )
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument(
+        "--api-key",
+        default=os.environ.get("RECOGNIZER_API_KEY"),
+        help="key clients send as x-api-key (default: $RECOGNIZER_API_KEY)",
+    )
+    parser.add_argument(
+        "--store", type=Path, help="JSON file that keeps enrollments across restarts"
+    )
+    args = parser.parse_args(argv)
+
+    if not args.api_key:
+        parser.error("--api-key or RECOGNIZER_API_KEY is required")
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Run the server until SIGINT or SIGTERM."""
+    args = _parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO,
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+    app = build_app(args.api_key, args.store)
+    if not app[ANALYZER].uses_detector:
+        LOGGER.info("no Haar face cascade in this OpenCV; using whole frames")
+    LOGGER.info("listening on http://%s:%d", args.host, args.port)
+
+    # run_app turns SIGINT and SIGTERM into a graceful shutdown.
+    web.run_app(
+        app,
+        host=args.host,
+        port=args.port,
+        print=None,
+        access_log_format='%a "%r" %s %b %Tfs',
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,221 @@
+"""HTTP API: resources, validation and problem+json for every kind of refusal."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import numpy as np
+import pytest
+from local_services import free_port
+from synthetic_faces import encode_jpeg, face_image
+
+from edge_agent.app import create_app
+from edge_agent.config import load_settings
+from edge_agent.gateway.problem_details import PROBLEM_TYPE_BASE
+from tests import servers
+
+JPEG = {"Content-Type": "image/jpeg"}
+
+
+async def _problem(response: aiohttp.ClientResponse, status: int, slug: str) -> Any:
+    assert response.status == status, await response.text()
+    assert response.content_type == "application/problem+json"
+    body = await response.json(content_type=None)
+    assert body["type"] == PROBLEM_TYPE_BASE + slug
+    assert body["status"] == status
+    assert body["title"]
+    assert body["detail"]
+    return body
+
+
+async def _person(api: aiohttp.ClientSession, employee_no: str = "E1") -> str:
+    async with api.post(
+        "/v1/users", json={"employee_no": employee_no, "name": "Alice"}
+    ) as response:
+        assert response.status == 201
+        person_id: str = (await response.json())["id"]
+        return person_id
+
+
+async def test_person_lifecycle_over_http(api: aiohttp.ClientSession) -> None:
+    person_id = await _person(api)
+    image = encode_jpeg(face_image("alice"))
+
+    async with api.post(f"/v1/users/{person_id}/faces", data=image, headers=JPEG) as r:
+        assert r.status == 201
+        face = await r.json()
+    async with api.get("/v1/users/E1") as r:
+        by_employee_no = await r.json()
+    async with api.get(f"/v1/users/{person_id}/faces") as r:
+        faces = (await r.json())["faces"]
+    async with api.get("/v1/users") as r:
+        listed = (await r.json())["users"]
+
+    assert by_employee_no["id"] == person_id
+    assert [f["id"] for f in faces] == [face["id"]]
+    assert [p["employee_no"] for p in listed] == ["E1"]
+
+
+async def test_multipart_enrollment_and_alias_upload(
+    api: aiohttp.ClientSession,
+) -> None:
+    person_id = await _person(api)
+    form = aiohttp.FormData()
+    form.add_field("file", encode_jpeg(face_image("alice")), filename="a.jpg")
+    async with api.post(f"/v1/users/{person_id}/faces", data=form) as r:
+        assert r.status == 201
+    async with api.post("/v1/cameras", json={"id": "gate"}) as r:
+        assert r.status == 201
+
+    rng = np.random.default_rng(1)
+    upload = aiohttp.FormData()
+    upload.add_field("camera_id", "gate")
+    upload.add_field("captured_at", "2026-03-02T08:00:00Z")
+    upload.add_field("file", encode_jpeg(face_image("alice", rng=rng)), filename="f")
+    async with api.post("/v1/Image/upload", data=upload) as r:
+        assert r.status == 200, await r.text()
+        body = await r.json()
+
+    assert body["captured_at"].startswith("2026-03-02T08:00:00")
+    assert [d["outcome"] for d in body["decisions"]] == ["marked"]
+    assert body["decisions"][0]["mark"]["local_day"] == "2026-03-02"
+
+
+async def test_kiosk_gets_its_decision(api: aiohttp.ClientSession) -> None:
+    async with api.post("/v1/cameras", json={"id": "kiosk", "direction": "exit"}) as r:
+        assert r.status == 201
+    blank = np.full((120, 160, 3), 128, np.uint8)
+
+    async with api.post(
+        "/v1/attendance/mark",
+        data=encode_jpeg(blank),
+        headers={**JPEG, "X-Camera-Id": "kiosk"},
+    ) as r:
+        body = await r.json()
+
+    assert [d["outcome"] for d in body["decisions"]] == ["no_face"]
+
+
+@pytest.mark.parametrize(
+    ("content", "status", "slug"),
+    [
+        pytest.param(b"GIF89a not accepted", 415, "unsupported-image", id="gif"),
+        pytest.param(b"", 422, "invalid-input", id="empty"),
+        pytest.param(
+            b"\xff\xd8\xff\xe0" + b"\x00" * 64, 422, "undecodable-image", id="bad-jpeg"
+        ),
+        pytest.param(
+            b"\x89PNG\r\n\x1a\n" + b"\x00" * 300_000, 413, "payload-too-large", id="big"
+        ),
+    ],
+)
+async def test_bad_frames_are_refused_with_their_reason(
+    api: aiohttp.ClientSession, content: bytes, status: int, slug: str
+) -> None:
+    async with api.post("/v1/cameras", json={"id": "gate"}) as r:
+        assert r.status == 201
+
+    async with api.post(
+        "/v1/frames", data=content, headers={**JPEG, "X-Camera-Id": "gate"}
+    ) as response:
+        await _problem(response, status, slug)
+
+
+async def test_frame_metadata_is_validated(api: aiohttp.ClientSession) -> None:
+    frame = encode_jpeg(face_image("alice"))
+
+    async with api.post("/v1/frames", data=frame, headers=JPEG) as r:
+        await _problem(r, 422, "invalid-input")
+    async with api.post(
+        "/v1/frames",
+        data=frame,
+        headers={**JPEG, "X-Camera-Id": "gate", "X-Captured-At": "yesterday"},
+    ) as r:
+        await _problem(r, 422, "invalid-input")
+    async with api.post(
+        "/v1/frames", data=frame, headers={**JPEG, "X-Camera-Id": "nowhere"}
+    ) as r:
+        await _problem(r, 404, "not-found")
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        pytest.param({"name": "No number"}, "employee_no", id="missing-field"),
+        pytest.param({"employee_no": "E9", "name": ""}, "name", id="empty-name"),
+        pytest.param({"employee_no": "E9", "name": "X", "age": 3}, "age", id="extra"),
+    ],
+)
+async def test_invalid_bodies_name_the_field(
+    api: aiohttp.ClientSession, body: dict[str, Any], field: str
+) -> None:
+    async with api.post("/v1/users", json=body) as response:
+        problem = await _problem(response, 422, "invalid-input")
+
+    assert field in [e["field"] for e in problem["errors"]]
+
+
+async def test_conflicts_and_misses(api: aiohttp.ClientSession) -> None:
+    await _person(api, "E1")
+
+    async with api.post("/v1/users", json={"employee_no": "E1", "name": "B"}) as r:
+        await _problem(r, 409, "conflict")
+    async with api.get("/v1/users/nobody") as r:
+        await _problem(r, 404, "not-found")
+    async with api.post("/v1/users", data=b"{not json", headers=JPEG) as r:
+        await _problem(r, 422, "invalid-input")
+    async with api.get("/v1/nothing-here") as r:
+        await _problem(r, 404, "route-not-found")
+    async with api.delete("/v1/users") as r:
+        await _problem(r, 405, "method-not-allowed")
+    async with api.get("/v1/attendance", params={"day": "someday"}) as r:
+        await _problem(r, 422, "invalid-input")
+
+
+async def test_enrollment_refuses_faceless_and_non_images(
+    api: aiohttp.ClientSession,
+) -> None:
+    person_id = await _person(api)
+    blank = encode_jpeg(np.full((100, 100, 3), 200, np.uint8))
+
+    async with api.post(f"/v1/users/{person_id}/faces", data=blank, headers=JPEG) as r:
+        await _problem(r, 422, "no-face-found")
+    async with api.post(f"/v1/users/{person_id}/faces", data=b"text") as r:
+        await _problem(r, 415, "unsupported-image")
+
+
+async def test_every_response_carries_a_request_id(api: aiohttp.ClientSession) -> None:
+    async with api.get("/healthz", headers={"X-Request-Id": "cam-42.7"}) as r:
+        kept = r.headers["X-Request-Id"]
+    async with api.get("/v1/users/nobody", headers={"X-Request-Id": "bad id!"}) as r:
+        replaced = r.headers["X-Request-Id"]
+
+    assert kept == "cam-42.7"
+    assert replaced != "bad id!"
+    assert len(replaced) == 32
+
+
+async def test_recognizer_outage_is_a_503_with_retry_after(
+    tmp_path: Path,
+) -> None:
+    settings = load_settings(
+        overrides={
+            "storage": {"data_dir": tmp_path / "data"},
+            "recognizer": {"url": f"http://127.0.0.1:{free_port()}", "timeout_s": 2},
+        }
+    )
+    async with (
+        servers.serve(create_app(settings)) as url,
+        aiohttp.ClientSession(base_url=url) as api,
+    ):
+        async with api.post("/v1/cameras", json={"id": "gate"}) as r:
+            assert r.status == 201
+        async with api.post(
+            "/v1/frames",
+            data=encode_jpeg(face_image("alice")),
+            headers={**JPEG, "X-Camera-Id": "gate"},
+        ) as r:
+            await _problem(r, 503, "recognizer-unavailable")
+            assert int(r.headers["Retry-After"]) > 0
