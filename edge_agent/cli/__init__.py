@@ -1,0 +1,25 @@
+"""Site admin CLI (Typer + rich): one module per command group."""
+
+from __future__ import annotations
+
+import typer
+
+from edge_agent import __version__
+from edge_agent.cli import attendance, cameras, serve, users
+from edge_agent.cli.common import console
+
+app = typer.Typer(help="Edge attendance appliance.", no_args_is_help=True)
+app.command()(serve.serve)
+app.add_typer(users.app, name="users")
+app.add_typer(cameras.app, name="cameras")
+app.add_typer(attendance.app, name="attendance")
+
+
+@app.command()
+def version() -> None:
+    """Print the version."""
+    console.print(__version__)
+
+
+def main() -> None:
+    app()

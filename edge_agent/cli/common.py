@@ -1,0 +1,83 @@
+"""Site admin CLI: what every command shares (options, settings, errors, output).
+
+Commands that touch local state open the same services as the daemon, on the
+same SQLite file; SQLite's locking lets them run beside a serving daemon.
+Errors are one line on stderr and a non-zero exit code, never a trace.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from collections.abc import Awaitable, Callable, Coroutine
+from pathlib import Path
+from typing import Annotated, Any, NoReturn, TypeVar
+
+import typer
+from rich.console import Console
+
+from edge_agent.app import open_services
+from edge_agent.config import ConfigError, Settings, load_settings
+from edge_agent.errors import EdgeError
+from edge_agent.services import Services
+
+console = Console()
+errors = Console(stderr=True)
+
+T = TypeVar("T")
+
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--config",
+        envvar="EDGE_AGENT_CONFIG",
+        help="TOML settings file.",
+        dir_okay=False,
+    ),
+]
+DataDirOption = Annotated[
+    Path | None,
+    typer.Option("--data-dir", help="Folder of the database (overrides settings)."),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+
+
+def settings_from(
+    config: Path | None, data_dir: Path | None, **server: Any
+) -> Settings:
+    overrides: dict[str, Any] = {}
+    if data_dir is not None:
+        overrides["storage"] = {"data_dir": data_dir}
+    if server:
+        overrides["server"] = server
+    try:
+        return load_settings(config, overrides)
+    except ConfigError as exc:
+        fail(str(exc), code=2)
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    errors.print(f"[red]error:[/red] {message}", highlight=False)
+    raise typer.Exit(code)
+
+
+def with_services(settings: Settings, work: Callable[[Services], Awaitable[T]]) -> T:
+    """Run ``work`` against the appliance's services, then close them."""
+
+    async def work_with_services() -> T:
+        async with open_services(settings) as services:
+            return await work(services)
+
+    return run(work_with_services())
+
+
+def run(coroutine: Coroutine[Any, Any, T]) -> T:
+    try:
+        return asyncio.run(coroutine)
+    except EdgeError as exc:
+        fail(exc.detail)
+
+
+def print_json(body: Any) -> None:
+    sys.stdout.write(json.dumps(body, indent=2, default=str) + "\n")
