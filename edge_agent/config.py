@@ -93,6 +93,40 @@ class AttendanceSettings(_Section):
         return value
 
 
+class AuthSettings(_Section):
+    # HS256 signs with a shared secret from signing_key_file (created, 0600, on
+    # first start when missing); EdDSA and RS256 sign with private_key_file and
+    # verify with public_key_file (PEM).
+    algorithm: Literal["HS256", "EdDSA", "RS256"] = "HS256"
+    signing_key_file: Path | None = None
+    private_key_file: Path | None = None
+    public_key_file: Path | None = None
+    issuer: str = "edge-agent"
+    audience: str = "edge-agent-api"
+    access_token_ttl_s: int = Field(default=900, ge=30)
+    max_token_ttl_s: int = Field(default=90 * 86400, ge=60)
+    leeway_s: int = Field(default=30, ge=0, le=300)
+    key_rotation_grace_s: int = Field(default=86400, ge=0)
+    open_metrics: bool = False
+
+
+class RateSpec(_Section):
+    per_s: float = Field(gt=0)
+    burst: int = Field(ge=1)
+
+
+class RateLimitSettings(_Section):
+    camera: RateSpec = RateSpec(per_s=10.0, burst=20)
+    user: RateSpec = RateSpec(per_s=5.0, burst=30)
+    # Per camera id, replacing ``camera`` for that camera.
+    camera_overrides: dict[str, RateSpec] = Field(default_factory=dict)
+    # Failed logins and bad keys allowed per source address, refilled over a
+    # minute; past them every credential from that address is refused.
+    failed_auth_per_minute: int = Field(default=10, ge=1)
+    # Buckets kept in memory at most; the least recently used go first.
+    max_buckets: int = Field(default=10_000, ge=100)
+
+
 class LoggingSettings(_Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     format: Literal["auto", "json", "text"] = "auto"
@@ -114,6 +148,8 @@ class Settings(BaseSettings):
     recognizer: RecognizerSettings = Field(default_factory=RecognizerSettings)
     imaging: ImagingSettings = Field(default_factory=ImagingSettings)
     attendance: AttendanceSettings = Field(default_factory=AttendanceSettings)
+    auth: AuthSettings = Field(default_factory=AuthSettings)
+    rate_limit: RateLimitSettings = Field(default_factory=RateLimitSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
 
     @classmethod

@@ -12,7 +12,10 @@ The tree::
      +-- Refused                   422  the act is understood but refused by a rule
      |    +-- NoFaceFound          422  enrollment image without a usable face
      +-- Unavailable               503  a dependency is down; retrying later can work
-          +-- RecognizerUnavailable
+     |    +-- RecognizerUnavailable
+     +-- Unauthenticated           401  no credentials, or bad ones
+     +-- Forbidden                 403  authenticated, but not allowed this
+     +-- RateLimited               429  too many requests; retry after a delay
 
 Each class carries a stable ``slug`` (the last part of the problem ``type``), an
 HTTP status and a short title. Services raise these; adapters translate their
@@ -31,9 +34,12 @@ class EdgeError(Exception):
     status: ClassVar[int] = 500
     title: ClassVar[str] = "Internal error"
 
-    def __init__(self, detail: str, **extensions: Any) -> None:
+    def __init__(
+        self, detail: str, *, headers: dict[str, str] | None = None, **extensions: Any
+    ) -> None:
         super().__init__(detail)
         self.detail = detail
+        self.headers = headers or {}
         self.extensions = extensions
 
 
@@ -92,7 +98,48 @@ class Unavailable(EdgeError):
     # Seconds a client should wait before trying again (RFC 9110, 10.2.3).
     retry_after_s: ClassVar[int] = 5
 
+    def __init__(
+        self, detail: str, *, headers: dict[str, str] | None = None, **extensions: Any
+    ) -> None:
+        headers = {"Retry-After": str(self.retry_after_s), **(headers or {})}
+        super().__init__(detail, headers=headers, **extensions)
+
 
 class RecognizerUnavailable(Unavailable):
     slug = "recognizer-unavailable"
     title = "Face recognizer unavailable"
+
+
+class Unauthenticated(EdgeError):
+    """No credentials, or credentials that do not check out (RFC 9110, 15.5.2).
+
+    The response must say how to authenticate (``WWW-Authenticate``, RFC 9110,
+    11.6.1); the header names the Bearer scheme of RFC 6750.
+    """
+
+    slug = "unauthenticated"
+    status = 401
+    title = "Authentication required"
+
+    def __init__(self, detail: str, *, error: str = "invalid_token") -> None:
+        challenge = f'Bearer realm="edge-agent", error="{error}"'
+        super().__init__(detail, headers={"WWW-Authenticate": challenge})
+
+
+class Forbidden(EdgeError):
+    slug = "forbidden"
+    status = 403
+    title = "Forbidden"
+
+
+class RateLimited(EdgeError):
+    slug = "rate-limited"
+    status = 429
+    title = "Too many requests"
+
+    def __init__(
+        self, detail: str, *, retry_after_s: int, headers: dict[str, str] | None = None
+    ) -> None:
+        headers = {"Retry-After": str(retry_after_s), **(headers or {})}
+        super().__init__(detail, headers=headers, retry_after_s=retry_after_s)
+        self.retry_after_s = retry_after_s

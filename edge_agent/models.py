@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 
 class PersonStatus(enum.StrEnum):
@@ -138,3 +139,55 @@ class AttendanceRow:
     mark: Mark
     employee_no: str
     name: str
+
+
+class Role(enum.StrEnum):
+    """What a principal may do, by the permission matrix in ``gateway.rbac``."""
+
+    ADMIN = "admin"
+    USER = "user"
+    CAMERA = "camera"
+
+
+class PrincipalKind(enum.StrEnum):
+    ACCOUNT = "account"  # a person signed in with a password
+    TOKEN = "token"  # a token issued for automation, for any subject
+    CAMERA = "camera"  # a camera with its API key
+    LOCAL = "local"  # the site admin at the appliance's own CLI
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is acting: resolved from credentials, recorded in the audit log."""
+
+    kind: PrincipalKind
+    subject: str
+    role: Role
+    token_id: str | None = None
+    camera_id: str | None = None
+
+    @property
+    def label(self) -> str:
+        return f"{self.kind.value}:{self.subject}"
+
+
+def local_admin(user: str) -> Principal:
+    """The principal of a command run at the appliance itself."""
+    return Principal(PrincipalKind.LOCAL, user, Role.ADMIN)
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    """One link of the audit hash chain: who did what, to what, when, from where."""
+
+    seq: int
+    at: datetime
+    actor: str
+    actor_role: str | None
+    action: str
+    target: str | None
+    source: str | None
+    outcome: str
+    details: dict[str, Any]
+    prev_hash: str
+    hash: str

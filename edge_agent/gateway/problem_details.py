@@ -16,6 +16,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from edge_agent.errors import EdgeError, Unavailable
+from edge_agent.request_context import request_id_var
 
 logger = logging.getLogger(__name__)
 
@@ -50,6 +51,9 @@ def problem_response(
     }
     if instance:
         body["instance"] = instance
+    request_id = request_id_var.get()
+    if request_id:
+        body["request_id"] = request_id
     body.update(extensions)
     return web.Response(
         status=status,
@@ -83,9 +87,7 @@ async def problem_details_middleware(
 
 
 def _from_domain_error(request: web.Request, exc: EdgeError) -> web.Response:
-    headers = None
     if isinstance(exc, Unavailable):
-        headers = {"Retry-After": str(exc.retry_after_s)}
         logger.warning("Request %s %s failed: %s", request.method, request.path, exc)
     return problem_response(
         exc.status,
@@ -93,7 +95,7 @@ def _from_domain_error(request: web.Request, exc: EdgeError) -> web.Response:
         exc.title,
         exc.detail,
         instance=request.path,
-        headers=headers,
+        headers=exc.headers,
         **exc.extensions,
     )
 

@@ -14,7 +14,7 @@ import uuid
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from edge_agent.observability.logging import request_id_var
+from edge_agent.request_context import client_address_var, request_id_var
 
 logger = logging.getLogger(__name__)
 
@@ -29,6 +29,7 @@ async def request_id_middleware(
     offered = request.headers.get(REQUEST_ID_HEADER, "")
     request_id = offered if _ACCEPTABLE_ID.match(offered) else uuid.uuid4().hex
     token = request_id_var.set(request_id)
+    address_token = client_address_var.set(request.remote)
     started = time.perf_counter()
     try:
         response = await handler(request)
@@ -36,6 +37,7 @@ async def request_id_middleware(
         _log(request, response.status, started)
         return response
     finally:
+        client_address_var.reset(address_token)
         request_id_var.reset(token)
 
 

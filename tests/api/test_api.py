@@ -27,6 +27,7 @@ async def _problem(response: aiohttp.ClientResponse, status: int, slug: str) -> 
     assert body["status"] == status
     assert body["title"]
     assert body["detail"]
+    assert body["request_id"] == response.headers["X-Request-Id"]
     return body
 
 

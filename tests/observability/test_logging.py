@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from edge_agent.observability.logging import request_id_var, setup_logging
+from edge_agent.request_context import request_id_var, setup_logging
 
 
 class _Terminal(io.StringIO):
