@@ -16,21 +16,31 @@ from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
-from edge_agent import gateway
 from edge_agent.api import setup_routes
 from edge_agent.api.keys import SERVICES, SETTINGS
 from edge_agent.clients.recognition.compreface import CompreFaceClient
+from edge_agent.clients.storage.audit import AuditRepository
 from edge_agent.clients.storage.database import Database
 from edge_agent.clients.storage.repositories import (
     AttendanceRepository,
     CameraRepository,
     PeopleRepository,
 )
+from edge_agent.clients.storage.security import (
+    AccountRepository,
+    CameraKeyRepository,
+    RevocationRepository,
+)
 from edge_agent.clock import Clock, SystemClock
 from edge_agent.config import Settings
+from edge_agent.gateway.chain import middlewares
+from edge_agent.gateway.rate_limit import FailedAuthLimiter, RateLimiter
 from edge_agent.imaging.pool import DecodePool
+from edge_agent.security.tokens import TokenCodec, load_signing_keys
 from edge_agent.services import Services
 from edge_agent.services.attendance import AttendanceService
+from edge_agent.services.audit import AuditService
+from edge_agent.services.auth import AuthService
 from edge_agent.services.cameras import CameraService
 from edge_agent.services.ingestion import IngestionService
 from edge_agent.services.rules import AttendancePolicy
@@ -80,6 +90,15 @@ def _policy(settings: Settings) -> AttendancePolicy:
     )
 
 
+def _token_codec(settings: Settings) -> TokenCodec:
+    auth = settings.auth
+    secret_file = auth.signing_key_file or settings.storage.data_dir / "jwt-signing.key"
+    keys = load_signing_keys(
+        auth.algorithm, secret_file, auth.private_key_file, auth.public_key_file
+    )
+    return TokenCodec(keys, auth.issuer, auth.audience, auth.leeway_s)
+
+
 def _wire(
     settings: Settings,
     db: Database,
@@ -88,22 +107,39 @@ def _wire(
     clock: Clock,
 ) -> Services:
     people = PeopleRepository(db)
-    cameras = CameraService(CameraRepository(db), clock)
+    keys = CameraKeyRepository(db)
+    audit = AuditService(AuditRepository(db), clock)
+    cameras = CameraService(
+        CameraRepository(db), keys, audit, clock, settings.auth.key_rotation_grace_s
+    )
     attendance = AttendanceService(
         AttendanceRepository(db), people, _policy(settings), clock
     )
+    auth = AuthService(
+        AccountRepository(db),
+        keys,
+        RevocationRepository(db),
+        _token_codec(settings),
+        audit,
+        settings.auth,
+        clock,
+    )
     return Services(
-        users=UserService(people, recognizer, decoder, clock),
+        users=UserService(people, recognizer, decoder, audit, clock),
         cameras=cameras,
         attendance=attendance,
         ingestion=IngestionService(cameras, decoder, recognizer, attendance, clock),
+        auth=auth,
+        audit=audit,
     )
 
 
 def create_app(settings: Settings, clock: Clock | None = None) -> web.Application:
     """The appliance's aiohttp application; its clients open on startup."""
+    limits = settings.rate_limit
+    failures = FailedAuthLimiter(limits.failed_auth_per_minute, limits.max_buckets)
     app = web.Application(
-        middlewares=gateway.middlewares(),
+        middlewares=middlewares(RateLimiter(limits), failures),
         client_max_size=settings.server.max_body_bytes,
     )
     app[SETTINGS] = settings

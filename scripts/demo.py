@@ -79,12 +79,16 @@ def _ensure_person(api: httpx.Client, person: DemoPerson) -> str:
     return person_id
 
 
-def _ensure_cameras(api: httpx.Client) -> None:
+def _ensure_cameras(api: httpx.Client) -> dict[str, str]:
+    """Register the demo cameras (or give known ones a new key); their keys."""
+    keys = {}
     for camera_id, name, direction in CAMERAS:
         body = {"id": camera_id, "name": name, "direction": direction}
         response = api.post("/v1/cameras", json=body)
-        if response.status_code not in (201, 409):
-            response.raise_for_status()
+        if response.status_code == 409:
+            response = api.post(f"/v1/cameras/{camera_id}/keys", json={"grace_s": 0})
+        keys[camera_id] = response.raise_for_status().json()["api_key"]
+    return keys
 
 
 def _print_result(result: FrameResult, names: dict[str, str]) -> None:
@@ -149,15 +153,16 @@ def _run(args: argparse.Namespace) -> None:
         with edge_agent(demo_dir, data_dir, recognizer.url, API_KEY) as edge:
             console.print(f"edge-agent on {edge.url}, recognizer on {recognizer.url}")
             console.print(f"Logs in {demo_dir}, database in {data_dir}")
-            _exercise(edge.url, args)
+            _exercise(edge.url, edge.admin_token, args)
 
 
-def _exercise(edge_url: str, args: argparse.Namespace) -> None:
-    with httpx.Client(base_url=edge_url, timeout=10) as api:
+def _exercise(edge_url: str, admin_token: str, args: argparse.Namespace) -> None:
+    admin = {"Authorization": f"Bearer {admin_token}"}
+    with httpx.Client(base_url=edge_url, timeout=10, headers=admin) as api:
         names = {p.identity: p.name for p in PEOPLE}
         for person in PEOPLE:
             _ensure_person(api, person)
-        _ensure_cameras(api)
+        camera_keys = _ensure_cameras(api)
 
         config = SimulationConfig(
             url=edge_url,
@@ -168,6 +173,7 @@ def _exercise(edge_url: str, args: argparse.Namespace) -> None:
             stranger_ratio=0.3,
             garbage_ratio=0.05,
             seed=args.seed,
+            api_keys=camera_keys,
         )
         console.print(f"Simulating {len(CAMERAS)} cameras for {args.duration:g} s")
         with contextlib.suppress(KeyboardInterrupt, asyncio.CancelledError):

@@ -7,6 +7,7 @@ servers the same way: free loopback ports, readiness polling, SIGTERM on exit.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import socket
@@ -27,6 +28,12 @@ BIN = Path(sys.executable).parent
 class Service:
     url: str
     process: subprocess.Popen[bytes]
+    # An admin token for the appliance (empty for the recognizer).
+    admin_token: str = ""
+
+    @property
+    def admin_headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.admin_token}"}
 
 
 def free_port() -> int:
@@ -120,4 +127,23 @@ def edge_agent(
     url = f"http://127.0.0.1:{port}"
     with child_process(args, folder / "edge-agent.log", env) as process:
         wait_ready(f"{url}/healthz", process)
-        yield Service(url, process)
+        yield Service(url, process, issue_admin_token(data_dir, env))
+
+
+def issue_admin_token(data_dir: Path, env: dict[str, str] | None = None) -> str:
+    """An admin token from the site admin CLI, as an installer would get one."""
+    output = subprocess.run(
+        [
+            str(BIN / "edge-agent"),
+            "tokens",
+            "issue",
+            *("--subject", "local-services", "--role", "admin", "--ttl", "3600"),
+            *("--json", "--data-dir", str(data_dir)),
+        ],
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    token: str = json.loads(output)["token"]
+    return token

@@ -53,6 +53,8 @@ class SimulationConfig:
     garbage_ratio: float = 0.0
     seed: int = 0
     headers: dict[str, str] = field(default_factory=dict)
+    # Camera id -> its API key, sent as X-API-Key like a real camera would.
+    api_keys: dict[str, str] = field(default_factory=dict)
     request_timeout_s: float = 5.0
 
     def __post_init__(self) -> None:
@@ -144,6 +146,9 @@ class _Camera:
             "X-Captured-At": _rfc3339_now(),
             **self._config.headers,
         }
+        key = self._config.api_keys.get(self._camera_id)
+        if key:
+            headers["X-API-Key"] = key
         try:
             async with self._session.post(self._url, data=body, headers=headers) as rsp:
                 payload = await _read_payload(rsp)
@@ -238,6 +243,13 @@ def _parse_header(text: str) -> tuple[str, str]:
     return name.strip(), value.strip()
 
 
+def _parse_key(text: str) -> tuple[str, str]:
+    camera_id, sep, key = text.partition("=")
+    if not sep or not camera_id or not key:
+        raise argparse.ArgumentTypeError("expected CAMERA=KEY")
+    return camera_id, key
+
+
 def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="Push synthetic camera frames.")
     parser.add_argument("--url", required=True, help="appliance base URL")
@@ -252,6 +264,9 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
         "--header", action="append", type=_parse_header, default=[], help="'N: v'"
+    )
+    parser.add_argument(
+        "--api-key", action="append", type=_parse_key, default=[], help="CAMERA=KEY"
     )
     return parser.parse_args(argv)
 
@@ -268,6 +283,7 @@ def _config_from_args(args: argparse.Namespace) -> SimulationConfig:
         garbage_ratio=args.garbage_ratio,
         seed=args.seed,
         headers=dict(args.header),
+        api_keys=dict(args.api_key),
     )
 
 

@@ -28,6 +28,11 @@ def recognizer(tmp_path: Path) -> Iterator[Service]:
         yield service
 
 
+def _client(edge: Service) -> httpx.Client:
+    """An admin's client of the running daemon."""
+    return httpx.Client(base_url=edge.url, timeout=10, headers=edge.admin_headers)
+
+
 def _enroll(api: httpx.Client, employee_no: str, identity: str) -> str:
     person = api.post("/v1/users", json={"employee_no": employee_no, "name": identity})
     assert person.status_code == 201, person.text
@@ -39,11 +44,16 @@ def _enroll(api: httpx.Client, employee_no: str, identity: str) -> str:
     return person_id
 
 
-def _push(api: httpx.Client, identity: str, rng: np.random.Generator) -> dict[str, Any]:
+def _camera(edge: Service, key: str) -> httpx.Client:
+    """A camera's client: it names itself by its API key alone."""
+    return httpx.Client(base_url=edge.url, timeout=10, headers={"X-API-Key": key})
+
+
+def _push(
+    camera: httpx.Client, identity: str, rng: np.random.Generator
+) -> dict[str, Any]:
     frame = encode_jpeg(face_image(identity, rng=rng))
-    response = api.post(
-        "/v1/frames", content=frame, headers={**JPEG, "X-Camera-Id": "gate"}
-    )
+    response = camera.post("/v1/frames", content=frame, headers=JPEG)
     assert response.status_code == 200, response.text
     body: dict[str, Any] = response.json()
     return body
@@ -67,15 +77,17 @@ def test_frames_become_marks_once_and_survive_a_restart(
     rng = np.random.default_rng(7)
 
     with edge_agent(tmp_path, data_dir, recognizer.url, API_KEY) as edge:
-        with httpx.Client(base_url=edge.url, timeout=10) as api:
+        with _client(edge) as api:
             alice = _enroll(api, "E1", "alice")
             bob = _enroll(api, "E2", "bob")
             camera = api.post("/v1/cameras", json={"id": "gate", "direction": "entry"})
             assert camera.status_code == 201, camera.text
+            key = camera.json()["api_key"]
 
-            alice_frames = [_push(api, "alice", rng) for _ in range(3)]
-            bob_frames = [_push(api, "bob", rng) for _ in range(3)]
-            strangers = [_push(api, stranger_identity(rng), rng) for _ in range(3)]
+            with _camera(edge, key) as gate:
+                alice_frames = [_push(gate, "alice", rng) for _ in range(3)]
+                bob_frames = [_push(gate, "bob", rng) for _ in range(3)]
+                strangers = [_push(gate, stranger_identity(rng), rng) for _ in range(3)]
 
             marks = _today(api)
         assert stop(edge.process) == 0
@@ -103,16 +115,17 @@ def test_frames_become_marks_once_and_survive_a_restart(
 
     with (
         edge_agent(tmp_path, data_dir, recognizer.url, API_KEY) as edge,
-        httpx.Client(base_url=edge.url, timeout=10) as api,
+        _client(edge) as api,
+        _camera(edge, key) as gate,
     ):
         assert [m["id"] for m in _today(api)] == [m["id"] for m in marks]
-        assert _outcomes(_push(api, "alice", rng)) == ["duplicate"]
+        assert _outcomes(_push(gate, "alice", rng)) == ["duplicate"]
 
 
 def test_refusals_are_problem_details(tmp_path: Path, recognizer: Service) -> None:
     with (
         edge_agent(tmp_path, tmp_path / "data", recognizer.url, API_KEY) as edge,
-        httpx.Client(base_url=edge.url, timeout=10) as api,
+        _client(edge) as api,
     ):
         api.post("/v1/cameras", json={"id": "gate"}).raise_for_status()
         not_image = api.post(
@@ -125,6 +138,7 @@ def test_refusals_are_problem_details(tmp_path: Path, recognizer: Service) -> No
             content=encode_jpeg(face_image("alice")),
             headers={**JPEG, "X-Camera-Id": "elsewhere"},
         )
+        anonymous = httpx.post(f"{edge.url}/v1/frames", content=b"x", headers=JPEG)
         assert api.get("/healthz").status_code == 200
 
     assert not_image.status_code == 415
@@ -132,3 +146,5 @@ def test_refusals_are_problem_details(tmp_path: Path, recognizer: Service) -> No
     assert not_image.json()["type"].endswith(":unsupported-image")
     assert unknown_camera.status_code == 404
     assert unknown_camera.json()["status"] == 404
+    assert anonymous.status_code == 401
+    assert anonymous.headers["WWW-Authenticate"].startswith("Bearer")

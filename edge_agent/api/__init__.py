@@ -4,9 +4,20 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from edge_agent.api import attendance, cameras, frames, health, users
+from edge_agent.api import (
+    attendance,
+    audit,
+    auth,
+    cameras,
+    frames,
+    health,
+    openapi,
+    users,
+)
+from edge_agent.gateway.routing import check_every_route_declared
 
 
 def setup_routes(app: web.Application) -> None:
-    for module in (health, users, cameras, frames, attendance):
+    for module in (health, openapi, auth, users, cameras, frames, attendance, audit):
         app.router.add_routes(module.routes)
+    check_every_route_declared(app)

@@ -10,6 +10,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from edge_agent.api import rendering
 from edge_agent.api.keys import services
+from edge_agent.gateway.rbac import Permission
+from edge_agent.gateway.routing import endpoint
 from edge_agent.gateway.validation import parse_query
 
 routes = web.RouteTableDef()
@@ -27,6 +29,11 @@ class AttendanceFilter(BaseModel):
 
 
 @routes.get("/v1/attendance")
+@endpoint(
+    "List attendance marks in time order",
+    permission=Permission.ATTENDANCE_READ,
+    query=AttendanceFilter,
+)
 async def list_attendance(request: web.Request) -> web.Response:
     query = parse_query(request, AttendanceFilter)
     service = services(request).attendance

@@ -7,24 +7,35 @@ against it still work, as an alias of ``POST /v1/frames``.
 from __future__ import annotations
 
 from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field
 
 from edge_agent.api import rendering
 from edge_agent.api.keys import services
 from edge_agent.api.uploads import read_image
 from edge_agent.clock import parse_capture_time
 from edge_agent.errors import InvalidInput
+from edge_agent.gateway.context import PRINCIPAL
+from edge_agent.gateway.rbac import Permission
+from edge_agent.gateway.routing import endpoint
+from edge_agent.gateway.validation import parse_query
 from edge_agent.services.ingestion import FrameUpload
 
 routes = web.RouteTableDef()
 
 
+class FrameQuery(BaseModel):
+    """Frame metadata may also come in the query string (or headers, or form)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    camera_id: str | None = Field(default=None, max_length=64)
+    captured_at: str | None = Field(default=None, max_length=64)
+
+
 async def _read_frame(request: web.Request) -> FrameUpload:
+    parse_query(request, FrameQuery)
     upload = await read_image(request)
     camera_id = upload.value(request, "camera_id", "X-Camera-Id")
-    if not camera_id:
-        raise InvalidInput(
-            "say which camera sent the frame: X-Camera-Id header or camera_id field"
-        )
     captured = upload.value(request, "captured_at", "X-Captured-At")
     try:
         captured_at = parse_capture_time(captured) if captured else None
@@ -32,11 +43,18 @@ async def _read_frame(request: web.Request) -> FrameUpload:
         raise InvalidInput(
             f"captured_at {captured!r} is neither RFC 3339 nor epoch milliseconds"
         ) from exc
-    return FrameUpload(camera_id, upload.content, captured_at)
+    return FrameUpload(request[PRINCIPAL], camera_id, upload.content, captured_at)
 
 
 @routes.post("/v1/frames")
 @routes.post("/v1/Image/upload")
+@endpoint(
+    "Push a camera frame; the answer lists its decisions",
+    permission=Permission.FRAMES_PUSH,
+    query=FrameQuery,
+    image_body=True,
+    max_body_bytes=None,
+)
 async def push_frame(request: web.Request) -> web.Response:
     frame = await _read_frame(request)
     outcome = await services(request).ingestion.process(frame)
@@ -44,6 +62,13 @@ async def push_frame(request: web.Request) -> web.Response:
 
 
 @routes.post("/v1/attendance/mark")
+@endpoint(
+    "Kiosk: push a frame and wait for its attendance decision",
+    permission=Permission.FRAMES_PUSH,
+    query=FrameQuery,
+    image_body=True,
+    max_body_bytes=None,
+)
 async def mark_attendance(request: web.Request) -> web.Response:
     """A kiosk's request: the answer is the decision on its own frame."""
     frame = await _read_frame(request)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from edge_agent import __version__
-from edge_agent.cli import attendance, cameras, serve, users
+from edge_agent.cli import accounts, attendance, audit, cameras, serve, tokens, users
 from edge_agent.cli.common import console
 
 app = typer.Typer(help="Edge attendance appliance.", no_args_is_help=True)
@@ -13,6 +13,9 @@ app.command()(serve.serve)
 app.add_typer(users.app, name="users")
 app.add_typer(cameras.app, name="cameras")
 app.add_typer(attendance.app, name="attendance")
+app.add_typer(accounts.app, name="accounts")
+app.add_typer(tokens.app, name="tokens")
+app.add_typer(audit.app, name="audit")
 
 
 @app.command()

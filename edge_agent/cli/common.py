@@ -8,6 +8,7 @@ Errors are one line on stderr and a non-zero exit code, never a trace.
 from __future__ import annotations
 
 import asyncio
+import getpass
 import json
 import sys
 from collections.abc import Awaitable, Callable, Coroutine
@@ -20,6 +21,7 @@ from rich.console import Console
 from edge_agent.app import open_services
 from edge_agent.config import ConfigError, Settings, load_settings
 from edge_agent.errors import EdgeError
+from edge_agent.models import Principal, local_admin
 from edge_agent.services import Services
 
 console = Console()
@@ -58,7 +60,7 @@ def settings_from(
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
-    errors.print(f"[red]error:[/red] {message}", highlight=False)
+    errors.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 
@@ -77,6 +79,11 @@ def run(coroutine: Coroutine[Any, Any, T]) -> T:
         return asyncio.run(coroutine)
     except EdgeError as exc:
         fail(exc.detail)
+
+
+def local_actor() -> Principal:
+    """The site admin at this machine, as the audit log will name them."""
+    return local_admin(getpass.getuser())
 
 
 def print_json(body: Any) -> None:

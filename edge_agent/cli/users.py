@@ -14,6 +14,7 @@ from edge_agent.cli.common import (
     DataDirOption,
     JsonOption,
     console,
+    local_actor,
     print_json,
     settings_from,
     with_services,
@@ -35,7 +36,7 @@ def users_add(
     """Create a person."""
     settings = settings_from(config, data_dir)
     person = with_services(
-        settings, lambda s: s.users.create(employee_no, name, department)
+        settings, lambda s: s.users.create(employee_no, name, department, local_actor())
     )
     if as_json:
         print_json(rendering.person(person))
@@ -73,7 +74,9 @@ def users_enroll(
 
     async def enroll_all(services: Services) -> None:
         for image in images:
-            face = await services.users.enroll(person, image.read_bytes())
+            face = await services.users.enroll(
+                person, image.read_bytes(), local_actor()
+            )
             console.print(f"Enrolled {image.name} as face {face.id}")
 
     with_services(settings_from(config, data_dir), enroll_all)

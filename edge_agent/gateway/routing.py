@@ -34,6 +34,9 @@ class EndpointSpec:
     image_body: bool = False
     max_body_bytes: int | None = DEFAULT_MAX_BODY_BYTES
     responses: tuple[int, ...] = (200,)
+    # A public route that checks credentials itself (login): its failures
+    # count against the caller's address like a bad key does.
+    login: bool = False
 
     @property
     def public(self) -> bool:
@@ -49,13 +52,14 @@ def endpoint(
     image_body: bool = False,
     max_body_bytes: int | None = DEFAULT_MAX_BODY_BYTES,
     responses: tuple[int, ...] = (200,),
+    login: bool = False,
 ) -> Callable[[HandlerT], HandlerT]:
     """Declare a route's contract. ``permission=None`` makes it public.
 
     ``max_body_bytes=None`` means the application-wide limit (image routes).
     """
     spec = EndpointSpec(
-        summary, permission, body, query, image_body, max_body_bytes, responses
+        summary, permission, body, query, image_body, max_body_bytes, responses, login
     )
 
     def mark(handler: HandlerT) -> HandlerT:

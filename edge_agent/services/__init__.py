@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from edge_agent.services.attendance import AttendanceService
+from edge_agent.services.audit import AuditService
+from edge_agent.services.auth import AuthService
 from edge_agent.services.cameras import CameraService
 from edge_agent.services.ingestion import IngestionService
 from edge_agent.services.users import UserService
@@ -18,3 +20,5 @@ class Services:
     cameras: CameraService
     attendance: AttendanceService
     ingestion: IngestionService
+    auth: AuthService
+    audit: AuditService

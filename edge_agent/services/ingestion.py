@@ -17,8 +17,9 @@ from datetime import datetime
 
 from edge_agent.clients.recognition.base import Recognizer
 from edge_agent.clock import Clock
+from edge_agent.errors import Forbidden, InvalidInput
 from edge_agent.imaging.pool import DecodePool
-from edge_agent.models import Decision, Frame, Person
+from edge_agent.models import Decision, Frame, Person, Principal
 from edge_agent.services.attendance import AttendanceService
 from edge_agent.services.cameras import CameraService
 
@@ -27,11 +28,27 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True, slots=True)
 class FrameUpload:
-    """What a camera sent: its id, the image bytes and an optional capture time."""
+    """What a camera sent: who sent it, the camera it names, the image bytes
+    and an optional capture time."""
 
-    camera_id: str
+    sender: Principal
+    camera_id: str | None
     content: bytes
     captured_at: datetime | None = None
+
+    def resolve_camera(self) -> str:
+        """The camera the frame is from; a camera may only send as itself."""
+        own = self.sender.camera_id
+        if own is not None and self.camera_id not in (None, own):
+            raise Forbidden(
+                f"camera {own!r} may not send frames as camera {self.camera_id!r}"
+            )
+        camera_id = self.camera_id or own
+        if camera_id is None:
+            raise InvalidInput(
+                "say which camera sent the frame: X-Camera-Id header or camera_id field"
+            )
+        return camera_id
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,7 +75,7 @@ class IngestionService:
 
     async def process(self, upload: FrameUpload) -> FrameOutcome:
         """Validate, recognize and decide one frame; raise a domain error if refused."""
-        camera = await self._cameras.get(upload.camera_id)
+        camera = await self._cameras.get(upload.resolve_camera())
         received_at = self._clock.now()
         image = await self._decoder.decode(upload.content)
 

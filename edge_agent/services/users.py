@@ -15,7 +15,8 @@ from edge_agent.clients.storage.repositories import PeopleRepository
 from edge_agent.clock import Clock
 from edge_agent.errors import InvalidInput, NotFound
 from edge_agent.imaging.pool import DecodePool
-from edge_agent.models import FaceExample, Person, PersonStatus
+from edge_agent.models import FaceExample, Person, PersonStatus, Principal
+from edge_agent.services.audit import AuditAction, AuditService
 
 logger = logging.getLogger(__name__)
 
@@ -26,15 +27,21 @@ class UserService:
         people: PeopleRepository,
         recognizer: Recognizer,
         decoder: DecodePool,
+        audit: AuditService,
         clock: Clock,
     ) -> None:
         self._people = people
         self._recognizer = recognizer
         self._decoder = decoder
+        self._audit = audit
         self._clock = clock
 
     async def create(
-        self, employee_no: str, name: str, department: str | None = None
+        self,
+        employee_no: str,
+        name: str,
+        department: str | None,
+        actor: Principal,
     ) -> Person:
         employee_no, name = employee_no.strip(), name.strip()
         if not employee_no or not name:
@@ -49,6 +56,12 @@ class UserService:
             created_at=self._clock.now(),
         )
         await self._people.add(person)
+        await self._audit.record(
+            actor,
+            AuditAction.PERSON_CREATED,
+            target=f"person:{person.id}",
+            details={"employee_no": employee_no},
+        )
         logger.info("Created person %s (employee %s)", person.id, employee_no)
         return person
 
@@ -70,7 +83,9 @@ class UserService:
     async def find_by_subject(self, subject: str) -> Person | None:
         return await self._people.find(subject)
 
-    async def enroll(self, reference: str, image: bytes) -> FaceExample:
+    async def enroll(
+        self, reference: str, image: bytes, actor: Principal
+    ) -> FaceExample:
         """Validate the image, add it to the recognizer, and link it to the person."""
         person = await self.get(reference)
         await self._decoder.decode(image)
@@ -89,6 +104,12 @@ class UserService:
             # at the recognizer; take it back before giving up.
             await self._recognizer.delete_example(image_id)
             raise
+        await self._audit.record(
+            actor,
+            AuditAction.FACE_ENROLLED,
+            target=f"person:{person.id}",
+            details={"face": image_id, "image_sha256": face.image_sha256},
+        )
         logger.info("Enrolled face %s for person %s", image_id, person.id)
         return face
 

@@ -3,16 +3,44 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
 import pytest
+from aiohttp import web
 
+from edge_agent.api.keys import SERVICES
 from edge_agent.app import create_app
 from edge_agent.config import load_settings
+from edge_agent.models import Role, local_admin
+from edge_agent.services import Services
 from tests import servers
 
 API_KEY = "api-test-key"
+
+
+@dataclass
+class Appliance:
+    url: str
+    app: web.Application
+
+    @property
+    def services(self) -> Services:
+        return self.app[SERVICES]
+
+    async def token(self, role: Role, subject: str = "tester") -> str:
+        issued = await self.services.auth.issue_token(
+            subject, role, 600, local_admin("test")
+        )
+        return issued.token
+
+    def session(
+        self, token: str | None = None, **headers: str
+    ) -> aiohttp.ClientSession:
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        return aiohttp.ClientSession(base_url=self.url, headers=headers)
 
 
 @pytest.fixture
@@ -23,10 +51,8 @@ async def recognizer_url() -> AsyncIterator[str]:
 
 
 @pytest.fixture
-async def api(
-    tmp_path: Path, recognizer_url: str
-) -> AsyncIterator[aiohttp.ClientSession]:
-    """A client session bound to the appliance, served on a loopback port."""
+async def appliance(tmp_path: Path, recognizer_url: str) -> AsyncIterator[Appliance]:
+    """The appliance served on a loopback port, with small limits for tests."""
     settings = load_settings(
         overrides={
             "storage": {"data_dir": tmp_path / "data"},
@@ -34,8 +60,13 @@ async def api(
             "server": {"max_body_bytes": 200_000},
         }
     )
-    async with (
-        servers.serve(create_app(settings)) as url,
-        aiohttp.ClientSession(base_url=url) as session,
-    ):
+    app = create_app(settings)
+    async with servers.serve(app) as url:
+        yield Appliance(url, app)
+
+
+@pytest.fixture
+async def api(appliance: Appliance) -> AsyncIterator[aiohttp.ClientSession]:
+    """A client session of an admin, bound to the appliance."""
+    async with appliance.session(await appliance.token(Role.ADMIN)) as session:
         yield session

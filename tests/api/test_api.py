@@ -11,9 +11,11 @@ import pytest
 from local_services import free_port
 from synthetic_faces import encode_jpeg, face_image
 
+from edge_agent.api.keys import SERVICES
 from edge_agent.app import create_app
 from edge_agent.config import load_settings
 from edge_agent.gateway.problem_details import PROBLEM_TYPE_BASE
+from edge_agent.models import Role, local_admin
 from tests import servers
 
 JPEG = {"Content-Type": "image/jpeg"}
@@ -207,16 +209,19 @@ async def test_recognizer_outage_is_a_503_with_retry_after(
             "recognizer": {"url": f"http://127.0.0.1:{free_port()}", "timeout_s": 2},
         }
     )
-    async with (
-        servers.serve(create_app(settings)) as url,
-        aiohttp.ClientSession(base_url=url) as api,
-    ):
-        async with api.post("/v1/cameras", json={"id": "gate"}) as r:
-            assert r.status == 201
-        async with api.post(
-            "/v1/frames",
-            data=encode_jpeg(face_image("alice")),
-            headers={**JPEG, "X-Camera-Id": "gate"},
-        ) as r:
-            await _problem(r, 503, "recognizer-unavailable")
-            assert int(r.headers["Retry-After"]) > 0
+    app = create_app(settings)
+    async with servers.serve(app) as url:
+        issued = await app[SERVICES].auth.issue_token(
+            "t", Role.ADMIN, 60, local_admin("test")
+        )
+        admin = {"Authorization": f"Bearer {issued.token}"}
+        async with aiohttp.ClientSession(base_url=url, headers=admin) as api:
+            async with api.post("/v1/cameras", json={"id": "gate"}) as r:
+                assert r.status == 201
+            async with api.post(
+                "/v1/frames",
+                data=encode_jpeg(face_image("alice")),
+                headers={**JPEG, "X-Camera-Id": "gate"},
+            ) as r:
+                await _problem(r, 503, "recognizer-unavailable")
+                assert int(r.headers["Retry-After"]) > 0

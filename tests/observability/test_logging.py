@@ -9,7 +9,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from edge_agent.request_context import request_id_var, setup_logging
+from edge_agent.observability.logging import setup_logging
+from edge_agent.request_context import request_id_var
 
 
 class _Terminal(io.StringIO):

@@ -1,0 +1,38 @@
+"""Gateway: may this principal use this route? Refusals are audited, then 403."""
+
+from __future__ import annotations
+
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+from edge_agent.api.keys import SERVICES
+from edge_agent.errors import Forbidden
+from edge_agent.gateway.context import PRINCIPAL
+from edge_agent.gateway.rbac import allows
+from edge_agent.gateway.routing import spec_of
+from edge_agent.services.audit import AuditAction
+
+
+@web.middleware
+async def authorization_middleware(
+    request: web.Request, handler: Handler
+) -> web.StreamResponse:
+    spec = None
+    if request.match_info.http_exception is None:
+        spec = spec_of(request.match_info.handler)
+    if spec is None or spec.permission is None:
+        return await handler(request)
+
+    principal = request[PRINCIPAL]
+    if not allows(principal.role, spec.permission):
+        await request.app[SERVICES].audit.record(
+            principal,
+            AuditAction.ACCESS_DENIED,
+            target=f"{request.method} {request.path}",
+            outcome="denied",
+            details={"permission": spec.permission.value},
+        )
+        raise Forbidden(
+            f"role {principal.role.value} lacks permission {spec.permission.value}"
+        )
+    return await handler(request)

@@ -1,0 +1,1 @@
+"""Security primitives: password hashing, API keys and signed tokens (no I/O)."""
