@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 from aiohttp import web
 
 from edge_agent.api import setup_routes
-from edge_agent.api.keys import SERVICES, SETTINGS
+from edge_agent.api.keys import METRICS, SERVICES, SETTINGS
 from edge_agent.clients.recognition.compreface import CompreFaceClient
 from edge_agent.clients.storage.audit import AuditRepository
 from edge_agent.clients.storage.database import Database
@@ -36,6 +36,7 @@ from edge_agent.config import Settings
 from edge_agent.gateway.chain import middlewares
 from edge_agent.gateway.rate_limit import FailedAuthLimiter, RateLimiter
 from edge_agent.imaging.pool import DecodePool
+from edge_agent.observability.metrics import HttpMetrics
 from edge_agent.security.tokens import TokenCodec, load_signing_keys
 from edge_agent.services import Services
 from edge_agent.services.attendance import AttendanceService
@@ -143,6 +144,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> web.Applicatio
         client_max_size=settings.server.max_body_bytes,
     )
     app[SETTINGS] = settings
+    app[METRICS] = HttpMetrics()
 
     async def services_context(app: web.Application) -> AsyncIterator[None]:
         async with open_services(settings, clock) as services:
@@ -150,5 +152,5 @@ def create_app(settings: Settings, clock: Clock | None = None) -> web.Applicatio
             yield
 
     app.cleanup_ctx.append(services_context)
-    setup_routes(app)
+    setup_routes(app, settings.auth.open_metrics)
     return app

@@ -11,13 +11,15 @@ from edge_agent.api import (
     cameras,
     frames,
     health,
+    metrics,
     openapi,
     users,
 )
 from edge_agent.gateway.routing import check_every_route_declared
 
 
-def setup_routes(app: web.Application) -> None:
+def setup_routes(app: web.Application, open_metrics: bool) -> None:
     for module in (health, openapi, auth, users, cameras, frames, attendance, audit):
         app.router.add_routes(module.routes)
+    app.router.add_routes(metrics.routes(open_metrics))
     check_every_route_declared(app)

@@ -41,8 +41,13 @@ def authentication_middleware(failures: FailedAuthLimiter) -> Middleware:
                 request[PRINCIPAL] = await _principal(request)
             return await handler(request)
         except Unauthenticated:
-            failures.record_failure(address)
-            logger.info("Authentication failed from %s on %s", address, request.path)
+            # Only a wrong guess counts; a request with no credential at all
+            # (a browser, a misconfigured camera) guesses nothing.
+            if spec.login or _credential(request) is not None:
+                failures.record_failure(address)
+                logger.info(
+                    "Authentication failed from %s on %s", address, request.path
+                )
             raise
 
     return authenticate

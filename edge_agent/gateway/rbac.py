@@ -11,6 +11,9 @@
 | accounts:write    |   x   |      |        |
 | tokens:write      |   x   |      |        |
 | audit:read        |   x   |      |        |
+| metrics:read      |   x   |      |        |
+
+``/metrics`` needs metrics:read unless ``auth.open_metrics`` opens it.
 
 A camera may push frames only as itself; that rule needs the frame's camera
 id and is enforced by the ingestion service.
@@ -33,6 +36,7 @@ class Permission(enum.StrEnum):
     ACCOUNTS_WRITE = "accounts:write"
     TOKENS_WRITE = "tokens:write"
     AUDIT_READ = "audit:read"
+    METRICS_READ = "metrics:read"
 
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {

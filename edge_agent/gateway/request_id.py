@@ -14,6 +14,7 @@ import uuid
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from edge_agent.api.keys import METRICS
 from edge_agent.request_context import client_address_var, request_id_var
 
 logger = logging.getLogger(__name__)
@@ -34,15 +35,21 @@ async def request_id_middleware(
     try:
         response = await handler(request)
         response.headers[REQUEST_ID_HEADER] = request_id
-        _log(request, response.status, started)
+        _record(request, response.status, started)
         return response
     finally:
         client_address_var.reset(address_token)
         request_id_var.reset(token)
 
 
-def _log(request: web.Request, status: int, started: float) -> None:
-    elapsed_ms = round((time.perf_counter() - started) * 1000, 1)
+def _record(request: web.Request, status: int, started: float) -> None:
+    elapsed = time.perf_counter() - started
+    # The route template, not the path: ids in paths would explode the labels.
+    resource = request.match_info.route.resource
+    route = resource.canonical if resource is not None else "unmatched"
+    request.app[METRICS].observe(request.method, route, status, elapsed)
+
+    elapsed_ms = round(elapsed * 1000, 1)
     logger.info(
         "%s %s %d %.1f ms",
         request.method,

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
@@ -50,19 +52,34 @@ async def recognizer_url() -> AsyncIterator[str]:
         yield url
 
 
+ApplianceFactory = Callable[..., AbstractAsyncContextManager[Appliance]]
+
+
 @pytest.fixture
-async def appliance(tmp_path: Path, recognizer_url: str) -> AsyncIterator[Appliance]:
-    """The appliance served on a loopback port, with small limits for tests."""
-    settings = load_settings(
-        overrides={
+def make_appliance(tmp_path: Path, recognizer_url: str) -> ApplianceFactory:
+    """Serve an appliance whose settings sections are updated by keyword."""
+
+    @asynccontextmanager
+    async def start(**sections: dict[str, Any]) -> AsyncIterator[Appliance]:
+        overrides: dict[str, Any] = {
             "storage": {"data_dir": tmp_path / "data"},
             "recognizer": {"url": recognizer_url, "api_key": API_KEY},
             "server": {"max_body_bytes": 200_000},
         }
-    )
-    app = create_app(settings)
-    async with servers.serve(app) as url:
-        yield Appliance(url, app)
+        for name, values in sections.items():
+            overrides[name] = {**overrides.get(name, {}), **values}
+        app = create_app(load_settings(overrides=overrides))
+        async with servers.serve(app) as url:
+            yield Appliance(url, app)
+
+    return start
+
+
+@pytest.fixture
+async def appliance(make_appliance: ApplianceFactory) -> AsyncIterator[Appliance]:
+    """The appliance with default settings but small body limits."""
+    async with make_appliance() as running:
+        yield running
 
 
 @pytest.fixture
