@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 from edge_agent.cli import app
 
 runner = CliRunner()
+ACCOUNT_ADD = ["accounts", "add", "ana", "--password-stdin"]
 
 
 def _invoke(data_dir: Path, *args: str, env: dict[str, str] | None = None) -> str:
@@ -82,3 +83,55 @@ def test_bad_setting_stops_serve_naming_the_option(tmp_path: Path) -> None:
 
     assert result.exit_code == 2
     assert "server.port" in result.output
+
+
+def test_keys_tokens_and_accounts_are_made_and_audited(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+
+    camera = json.loads(_invoke(data, "cameras", "add", "door", "--json"))
+    rotated = json.loads(_invoke(data, "cameras", "rotate-key", "door", "--json"))
+    token = json.loads(
+        _invoke(data, "tokens", "issue", "--subject", "ci", "--role", "admin", "--json")
+    )
+    result = runner.invoke(
+        app,
+        [
+            "accounts",
+            "add",
+            "ana",
+            "--role",
+            "user",
+            "--password-stdin",
+            "--data-dir",
+            str(data),
+        ],
+        input="a long enough password\n",
+    )
+    _invoke(data, "tokens", "revoke", "--subject", "ci")
+    verified = _invoke(data, "audit", "verify")
+
+    assert camera["api_key"].startswith("eak_")
+    assert rotated["api_key"] != camera["api_key"]
+    assert token["token"].count(".") == 2
+    assert result.exit_code == 0, result.output
+    assert "intact" in verified
+
+
+def test_short_passwords_are_refused(tmp_path: Path) -> None:
+    result = runner.invoke(
+        app,
+        [
+            "accounts",
+            "add",
+            "ana",
+            "--role",
+            "admin",
+            "--password-stdin",
+            "--data-dir",
+            str(tmp_path),
+        ],
+        input="short\n",
+    )
+
+    assert result.exit_code == 1
+    assert "at least" in result.output

@@ -562,3 +562,36 @@ def test_a_route_without_a_declared_endpoint_stops_the_app() -> None:
 
     with pytest.raises(RuntimeError, match="/v1/forgotten"):
         check_every_route_declared(app)
+
+
+async def test_eddsa_key_pairs_sign_and_verify(
+    make_appliance: ApplianceFactory, tmp_path: Path
+) -> None:
+    from cryptography.hazmat.primitives.asymmetric import ed25519
+
+    private = ed25519.Ed25519PrivateKey.generate()
+    (tmp_path / "ed.pem").write_bytes(
+        private.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    (tmp_path / "ed.pub").write_bytes(
+        private.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    )
+    auth = {
+        "algorithm": "EdDSA",
+        "private_key_file": tmp_path / "ed.pem",
+        "public_key_file": tmp_path / "ed.pub",
+    }
+
+    async with make_appliance(auth=auth) as appliance:
+        token = await appliance.token(Role.USER)
+        hs256 = jwt.encode(_claims(), b"x" * 32, "HS256")
+
+        assert jwt.get_unverified_header(token)["alg"] == "EdDSA"
+        assert await _attendance_status(appliance, token) == 200
+        assert await _attendance_status(appliance, hs256) == 401
