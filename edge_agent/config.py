@@ -60,11 +60,25 @@ class StorageSettings(_Section):
 
 
 class RecognizerSettings(_Section):
+    # "compreface" or "codeproject" (CodeProject.AI / DeepStack face API).
+    kind: Literal["compreface", "codeproject"] = "compreface"
     url: str = "http://127.0.0.1:8000"
     api_key: SecretStr = SecretStr("")
     timeout_s: float = Field(default=5.0, gt=0)
     det_prob_threshold: float = Field(default=0.8, ge=0, le=1)
     prediction_count: int = Field(default=2, ge=1, le=10)
+    # Seconds to establish a connection, within timeout_s for the whole call.
+    connect_timeout_s: float = Field(default=2.0, gt=0)
+    # Calls in flight at once; more wait their turn.
+    concurrency: int = Field(default=4, ge=1, le=64)
+    # Retries of a call that failed for a transient reason (connection, 5xx),
+    # with jittered exponential backoff from backoff_s.
+    retries: int = Field(default=2, ge=0, le=10)
+    backoff_s: float = Field(default=0.2, gt=0)
+    # Consecutive failures that open the circuit breaker, and how long it
+    # stays open before one trial call is let through.
+    breaker_failures: int = Field(default=5, ge=1)
+    breaker_open_s: float = Field(default=15.0, gt=0)
 
     @field_validator("url")
     @classmethod
@@ -76,6 +90,42 @@ class RecognizerSettings(_Section):
 
 class ImagingSettings(_Section):
     decode_workers: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1)
+    # Refused from the header alone (decompression bombs): total pixels, and
+    # the longer side.
+    max_pixels: int = Field(default=40_000_000, ge=10_000)
+    max_side: int = Field(default=16_384, ge=100)
+    # The longer edge sent to the recognizer; larger frames are scaled down
+    # (with reduced-size JPEG decoding where possible).
+    max_edge: int = Field(default=1280, ge=64)
+    # JPEG quality when a normalized frame must be re-encoded.
+    jpeg_quality: int = Field(default=90, ge=50, le=100)
+    # Quality gates; a frame failing one never reaches the recognizer.
+    # Mean grey level (0..255) bounds:
+    min_brightness: float = Field(default=25.0, ge=0, le=255)
+    max_brightness: float = Field(default=235.0, ge=0, le=255)
+    # Variance of the Laplacian below which a frame is too blurry (0: off).
+    min_sharpness: float = Field(default=15.0, ge=0)
+    # Shorter side, in pixels, below which a frame is too small.
+    min_side: int = Field(default=64, ge=1)
+
+
+class SpoolSettings(_Section):
+    # Accepted frames wait here (files + a queue table) until decided. Default:
+    # <data_dir>/spool.
+    folder: Path | None = None
+    max_frames: int = Field(default=2000, ge=1)
+    max_bytes: int = Field(default=512 * 1024 * 1024, ge=1024 * 1024)
+    # Workers taking frames from the queue to decode, recognize and decide.
+    workers: int = Field(default=4, ge=1, le=64)
+    # Frames arriving within this many milliseconds share one fsynced commit.
+    group_commit_ms: float = Field(default=4.0, ge=0, le=100)
+    # Decisions are committed in batches of up to this many frames.
+    decision_batch: int = Field(default=32, ge=1, le=1000)
+    # An identical frame (same bytes) from the same camera within this window
+    # is answered as a duplicate without a second recognition.
+    duplicate_frame_window_s: float = Field(default=10.0, ge=0)
+    # A capture time further than this from the appliance clock is flagged.
+    clock_skew_tolerance_s: float = Field(default=120.0, gt=0)
 
 
 class AttendanceSettings(_Section):
@@ -147,6 +197,7 @@ class Settings(BaseSettings):
     storage: StorageSettings = Field(default_factory=StorageSettings)
     recognizer: RecognizerSettings = Field(default_factory=RecognizerSettings)
     imaging: ImagingSettings = Field(default_factory=ImagingSettings)
+    spool: SpoolSettings = Field(default_factory=SpoolSettings)
     attendance: AttendanceSettings = Field(default_factory=AttendanceSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
     rate_limit: RateLimitSettings = Field(default_factory=RateLimitSettings)

@@ -6,6 +6,9 @@ The tree::
      +-- InvalidInput              422  the request is well formed but wrong
      |    +-- UnsupportedImage     415  the bytes are not an image we accept
      |    +-- UndecodableImage     422  an image type we accept, but it will not decode
+     |    +-- TruncatedImage       422  the file ends before its image does
+     |    +-- ImageTooLarge        422  the header claims more pixels than allowed
+     |    +-- PoorQuality          422  decodes, but too dark, bright, blurry or small
      |    +-- PayloadTooLarge      413  the body is larger than configured
      +-- NotFound                  404  the named object does not exist
      +-- Conflict                  409  the object exists or its state forbids the act
@@ -59,6 +62,32 @@ class UndecodableImage(InvalidInput):
     slug = "undecodable-image"
     status = 422
     title = "Image does not decode"
+
+
+class TruncatedImage(InvalidInput):
+    slug = "truncated-image"
+    status = 422
+    title = "Image is truncated"
+
+
+class ImageTooLarge(InvalidInput):
+    """Refused from the header alone, before any pixel is decoded."""
+
+    slug = "image-too-large"
+    status = 422
+    title = "Image dimensions too large"
+
+
+class PoorQuality(InvalidInput):
+    """A quality gate refused the frame; ``reason`` names the gate."""
+
+    slug = "poor-quality"
+    status = 422
+    title = "Image quality too poor"
+
+    def __init__(self, detail: str, *, reason: str, **extensions: Any) -> None:
+        super().__init__(detail, reason=reason, **extensions)
+        self.reason = reason
 
 
 class PayloadTooLarge(InvalidInput):
