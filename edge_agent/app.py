@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
 from datetime import timedelta
 from zoneinfo import ZoneInfo
 
@@ -18,9 +19,12 @@ from aiohttp import web
 
 from edge_agent.api import setup_routes
 from edge_agent.api.keys import METRICS, SERVICES, SETTINGS
-from edge_agent.clients.recognition.compreface import CompreFaceClient
+from edge_agent.clients.recognition.factory import build_recognizer
+from edge_agent.clients.recognition.resilient import ResilientRecognizer
 from edge_agent.clients.storage.audit import AuditRepository
 from edge_agent.clients.storage.database import Database
+from edge_agent.clients.storage.face_images import FaceImageStore
+from edge_agent.clients.storage.frames import FrameRepository
 from edge_agent.clients.storage.repositories import (
     AttendanceRepository,
     CameraRepository,
@@ -31,55 +35,76 @@ from edge_agent.clients.storage.security import (
     CameraKeyRepository,
     RevocationRepository,
 )
+from edge_agent.clients.storage.spool import SpoolFolder
+from edge_agent.clients.storage.streams import StreamRepository
 from edge_agent.clock import Clock, SystemClock
 from edge_agent.config import Settings
 from edge_agent.gateway.chain import middlewares
 from edge_agent.gateway.rate_limit import FailedAuthLimiter, RateLimiter
 from edge_agent.imaging.pool import DecodePool
-from edge_agent.observability.metrics import HttpMetrics
+from edge_agent.observability.metrics import Metrics
 from edge_agent.security.tokens import TokenCodec, load_signing_keys
 from edge_agent.services import Services
 from edge_agent.services.attendance import AttendanceService
 from edge_agent.services.audit import AuditService
 from edge_agent.services.auth import AuthService
 from edge_agent.services.cameras import CameraService
+from edge_agent.services.health import HealthService
 from edge_agent.services.ingestion import IngestionService
+from edge_agent.services.pipeline import FramePipeline
 from edge_agent.services.rules import AttendancePolicy
+from edge_agent.services.streams import StreamService
 from edge_agent.services.users import UserService
 
 logger = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True, slots=True)
+class _Clients:
+    db: Database
+    recognizer: ResilientRecognizer
+    decoder: DecodePool
+    spool: SpoolFolder
+    metrics: Metrics
+    clock: Clock
+
+
 @asynccontextmanager
 async def open_services(
-    settings: Settings, clock: Clock | None = None
+    settings: Settings,
+    clock: Clock | None = None,
+    *,
+    metrics: Metrics | None = None,
+    run_pipeline: bool = False,
 ) -> AsyncIterator[Services]:
-    """Open every client the settings describe and wire the services onto them."""
-    clock = clock or SystemClock()
+    """Open every client the settings describe and wire the services onto them.
+
+    ``run_pipeline`` starts the frame workers (the daemon); the CLI leaves
+    them off, so that a maintenance command never decides frames.
+    """
     async with AsyncExitStack() as stack:
         db = Database(settings.storage.database_path, settings.storage.busy_timeout_ms)
         await db.open()
         stack.push_async_callback(db.close)
 
-        recognizer = _recognizer(settings)
+        recognizer = build_recognizer(settings.recognizer)
         await recognizer.open()
         stack.push_async_callback(recognizer.close)
 
         decoder = DecodePool(settings.imaging.decode_workers)
         stack.callback(decoder.close)
 
-        yield _wire(settings, db, recognizer, decoder, clock)
-
-
-def _recognizer(settings: Settings) -> CompreFaceClient:
-    rec = settings.recognizer
-    return CompreFaceClient(
-        rec.url,
-        rec.api_key.get_secret_value(),
-        timeout_s=rec.timeout_s,
-        det_prob_threshold=rec.det_prob_threshold,
-        prediction_count=rec.prediction_count,
-    )
+        spool = SpoolFolder(
+            settings.spool.folder or settings.storage.data_dir / "spool"
+        )
+        clients = _Clients(
+            db, recognizer, decoder, spool, metrics or Metrics(), clock or SystemClock()
+        )
+        services, pipeline = _wire(settings, clients)
+        if run_pipeline:
+            await pipeline.start()
+            stack.push_async_callback(pipeline.stop)
+        yield services
 
 
 def _policy(settings: Settings) -> AttendancePolicy:
@@ -100,13 +125,13 @@ def _token_codec(settings: Settings) -> TokenCodec:
     return TokenCodec(keys, auth.issuer, auth.audience, auth.leeway_s)
 
 
-def _wire(
-    settings: Settings,
-    db: Database,
-    recognizer: CompreFaceClient,
-    decoder: DecodePool,
-    clock: Clock,
-) -> Services:
+def _wire(settings: Settings, clients: _Clients) -> tuple[Services, FramePipeline]:
+    db, recognizer, decoder, clock = (
+        clients.db,
+        clients.recognizer,
+        clients.decoder,
+        clients.clock,
+    )
     people = PeopleRepository(db)
     keys = CameraKeyRepository(db)
     audit = AuditService(AuditRepository(db), clock)
@@ -125,14 +150,51 @@ def _wire(
         settings.auth,
         clock,
     )
-    return Services(
-        users=UserService(people, recognizer, decoder, audit, clock),
+    frames = FrameRepository(db, settings.spool.group_commit_ms / 1000)
+    pipeline = FramePipeline(
+        clients.spool,
+        frames,
+        cameras,
+        decoder,
+        recognizer,
+        attendance,
+        settings.spool,
+        settings.imaging,
+        clients.metrics,
+        clock,
+    )
+    ingestion = IngestionService(
+        cameras,
+        frames,
+        clients.spool,
+        pipeline,
+        attendance,
+        settings.spool,
+        settings.imaging,
+        clients.metrics,
+        clock,
+    )
+    streams = StreamService(
+        StreamRepository(db), cameras, ingestion.submit, clock, audit=audit
+    )
+    services = Services(
+        users=UserService(
+            people,
+            recognizer,
+            FaceImageStore(settings.storage.data_dir / "faces"),
+            decoder,
+            audit,
+            clock,
+        ),
         cameras=cameras,
         attendance=attendance,
-        ingestion=IngestionService(cameras, decoder, recognizer, attendance, clock),
+        ingestion=ingestion,
         auth=auth,
         audit=audit,
+        health=HealthService(db, pipeline, recognizer),
+        streams=streams,
     )
+    return services, pipeline
 
 
 def create_app(settings: Settings, clock: Clock | None = None) -> web.Application:
@@ -144,12 +206,20 @@ def create_app(settings: Settings, clock: Clock | None = None) -> web.Applicatio
         client_max_size=settings.server.max_body_bytes,
     )
     app[SETTINGS] = settings
-    app[METRICS] = HttpMetrics()
+    app[METRICS] = Metrics()
 
     async def services_context(app: web.Application) -> AsyncIterator[None]:
-        async with open_services(settings, clock) as services:
+        async with open_services(
+            settings, clock, metrics=app[METRICS], run_pipeline=True
+        ) as services:
             app[SERVICES] = services
-            yield
+            # Stream readers run in the daemon only, and stop before the
+            # database closes.
+            await services.streams.start()
+            try:
+                yield
+            finally:
+                await services.streams.stop()
 
     app.cleanup_ctx.append(services_context)
     setup_routes(app, settings.auth.open_metrics)

@@ -96,7 +96,7 @@ class ImagingSettings(_Section):
     max_side: int = Field(default=16_384, ge=100)
     # The longer edge sent to the recognizer; larger frames are scaled down
     # (with reduced-size JPEG decoding where possible).
-    max_edge: int = Field(default=1280, ge=64)
+    max_edge: int = Field(default=640, ge=64)
     # JPEG quality when a normalized frame must be re-encoded.
     jpeg_quality: int = Field(default=90, ge=50, le=100)
     # Quality gates; a frame failing one never reaches the recognizer.

@@ -34,6 +34,11 @@ class Outcome(enum.StrEnum):
     UNKNOWN = "unknown"
     INACTIVE_PERSON = "inactive_person"
     NO_FACE = "no_face"
+    # The frame itself was refused after acceptance (quality gate, partial
+    # decode); the reason names the gate.
+    REJECTED = "rejected"
+    # The same bytes from the same camera came moments ago.
+    DUPLICATE_FRAME = "duplicate_frame"
 
 
 @dataclass(frozen=True, slots=True)

@@ -94,7 +94,7 @@ def _ensure_cameras(api: httpx.Client) -> dict[str, str]:
 def _print_result(result: FrameResult, names: dict[str, str]) -> None:
     stamp = time.strftime("%H:%M:%S")
     shown = names.get(result.identity, result.identity)
-    if result.status != 200:
+    if result.status not in (200, 202):
         title = result.body.get("title") or result.body.get("detail") or "no answer"
         console.print(
             f"{stamp} {result.camera_id:<9} {shown:<22} "
@@ -122,6 +122,45 @@ def _print_decision(
         no_wrap=True,
         overflow="ellipsis",
     )
+
+
+async def _simulate(
+    config: SimulationConfig,
+    edge_url: str,
+    admin: dict[str, str],
+    names: dict[str, str],
+) -> None:
+    """Run the cameras; follow each accepted frame until it is decided."""
+    accepted: asyncio.Queue[FrameResult | None] = asyncio.Queue()
+
+    def on_result(result: FrameResult) -> None:
+        if result.status in (200, 202):
+            accepted.put_nowait(result)
+        else:
+            _print_result(result, names)
+
+    async with httpx.AsyncClient(base_url=edge_url, headers=admin) as client:
+        follower = asyncio.create_task(
+            _follow(client, accepted, names), name="demo-follower"
+        )
+        await run_simulation(config, on_result)
+        accepted.put_nowait(None)
+        await follower
+
+
+async def _follow(
+    client: httpx.AsyncClient,
+    accepted: asyncio.Queue[FrameResult | None],
+    names: dict[str, str],
+) -> None:
+    while (result := await accepted.get()) is not None:
+        url = result.body["status_url"]
+        for _ in range(100):
+            body = (await client.get(url)).json()
+            if body.get("state") == "decided":
+                break
+            await asyncio.sleep(0.1)
+        _print_result(FrameResult(result.camera_id, result.identity, 200, body), names)
 
 
 def _print_attendance(api: httpx.Client) -> None:
@@ -177,7 +216,7 @@ def _exercise(edge_url: str, admin_token: str, args: argparse.Namespace) -> None
         )
         console.print(f"Simulating {len(CAMERAS)} cameras for {args.duration:g} s")
         with contextlib.suppress(KeyboardInterrupt, asyncio.CancelledError):
-            asyncio.run(run_simulation(config, lambda r: _print_result(r, names)))
+            asyncio.run(_simulate(config, edge_url, admin, names))
         _print_attendance(api)
 
 

@@ -90,9 +90,9 @@ def stop(process: subprocess.Popen[bytes], timeout_s: float = 15) -> int:
 
 @contextlib.contextmanager
 def reference_recognizer(
-    folder: Path, api_key: str, store: Path | None = None
+    folder: Path, api_key: str, store: Path | None = None, port: int | None = None
 ) -> Iterator[Service]:
-    port = free_port()
+    port = port or free_port()
     args = [
         sys.executable,
         str(ROOT / "scripts" / "reference_recognizer.py"),
@@ -108,7 +108,11 @@ def reference_recognizer(
 
 @contextlib.contextmanager
 def edge_agent(
-    folder: Path, data_dir: Path, recognizer_url: str, api_key: str
+    folder: Path,
+    data_dir: Path,
+    recognizer_url: str,
+    api_key: str,
+    settings_env: dict[str, str] | None = None,
 ) -> Iterator[Service]:
     """``edge-agent serve`` on its embedded defaults, but for port, data and
     the recognizer it is to use."""
@@ -123,6 +127,7 @@ def edge_agent(
         "EDGE_AGENT_RECOGNIZER__URL": recognizer_url,
         "EDGE_AGENT_RECOGNIZER__API_KEY": api_key,
         "EDGE_AGENT_LOGGING__FORMAT": "json",
+        **(settings_env or {}),
     }
     url = f"http://127.0.0.1:{port}"
     with child_process(args, folder / "edge-agent.log", env) as process:

@@ -1,13 +1,18 @@
 """Reference face recognition server for demos and tests of the appliance.
 
-In production the appliance talks to CompreFace or a compatible face
-recognition service.  This small aiohttp server speaks the subset of
-CompreFace's recognition REST API that the appliance uses, so the appliance can
-be run and tested without the real service.  It is meant for demos and tests
-only: its "recognition" compares coarse grayscale layouts, which tells the
-synthetic faces of ``synthetic_faces.py`` apart but not real people.
+In production the appliance talks to CompreFace or CodeProject.AI.  This
+small aiohttp server speaks the subset of both face APIs that the appliance
+uses, over one shared gallery (a subject enrolled through one API is known to
+the other), so the appliance can be run and tested without the real service.
+It is meant for demos and tests only: its "recognition" compares coarse
+grayscale layouts, which tells the synthetic faces of ``synthetic_faces.py``
+apart but not real people.
 
-Endpoints (all but ``/status`` need the ``x-api-key`` header):
+Every route but ``/status`` needs the API key, as the ``x-api-key`` header or
+as ``Authorization: Bearer KEY``.  (The real CodeProject.AI has no
+authentication; checking the key here shows that a client sends it.)
+
+CompreFace endpoints:
 
 * ``POST /api/v1/recognition/recognize`` - recognise the faces in an image
 * ``POST /api/v1/recognition/faces?subject=NAME`` - enroll an example
@@ -16,11 +21,25 @@ Endpoints (all but ``/status`` need the ``x-api-key`` header):
 * ``DELETE /api/v1/recognition/faces/{image_id}`` - delete one example
 * ``GET /api/v1/recognition/subjects`` - list subjects
 * ``DELETE /api/v1/recognition/subjects/{subject}`` - delete a subject
-* ``GET /status`` - readiness probe
 
-Images come as multipart/form-data in the field ``file`` or as JSON
-``{"file": "<base64>"}``.  Errors are ``{"message": ..., "code": ...}`` with
-CompreFace's numbering:
+CodeProject.AI endpoints (multipart or urlencoded forms, all ``POST``):
+
+* ``/v1/vision/face`` (``image``, ``min_confidence``) - detect faces only
+* ``/v1/vision/face/recognize`` (``image``, ``min_confidence``) - the best
+  subject of each face, or ``"unknown"`` with confidence 0 below
+  ``min_confidence`` (default 0.67, as the real module's)
+* ``/v1/vision/face/register`` (``userid`` and one or more files, any part
+  name: ``image``, ``image1`` .. ``imageN``) - REPLACES the subject's
+  examples with the faces in the files, as the real service replaces its
+  registration; files without a face are skipped
+* ``/v1/vision/face/list`` - the subjects
+* ``/v1/vision/face/delete`` (``userid``) - delete a subject; an unknown one
+  is no error
+
+and ``GET /status``, a readiness probe.
+
+CompreFace errors are ``{"message": ..., "code": ...}`` with CompreFace's
+numbering:
 
 ====  ======  ==========================================================
 code  status  meaning
@@ -37,12 +56,29 @@ code  status  meaning
 0     -       any other HTTP error (unknown route, body too large, ...)
 ====  ======  ==========================================================
 
+CodeProject.AI errors are ``{"success": false, "error": ...}`` with the
+status above (DeepStack's habit; some CodeProject.AI versions answer 200),
+for example ``"No face found in image"`` from ``recognize`` and
+``"No face detected"`` from ``register``.
+
+Test aid - fault injection.  ``POST /_faults`` with a JSON object sets any of
+``fail_next`` (answer that many following API calls with an error),
+``status`` (its HTTP status, default 503) and ``delay_s`` (hold every API
+call that long before answering, to make the server slow); ``GET /_faults``
+shows them with ``in_flight``, ``max_in_flight`` and ``requests`` (API calls
+being served, the most at once, and the total); ``DELETE /_faults`` clears
+faults and counters.  These routes need the API key too, and they exist so
+that tests can make the server fail transiently or be slow; they are not
+part of either API.
+
 How faces are compared: the image is decoded with OpenCV; where OpenCV still
 ships the Haar frontal face cascade (it moved out of the main package in
 OpenCV 5) each detected face is one result, otherwise the whole frame is one
 face.  A near-uniform crop is "no face".  The descriptor is the crop in
 grayscale, shrunk to 24x24, minus its mean, L2-normalised; similarity is the
-cosine, clipped to [0, 1], and a subject scores its best example.
+cosine, clipped to [0, 1].  Like CompreFace, ``prediction_count`` ranks
+examples, so a subject with several examples can be proposed more than
+once; the CodeProject route names the subject of the best example.
 
 Start it with::
 
@@ -56,6 +92,7 @@ import argparse
 import asyncio
 import base64
 import binascii
+import dataclasses
 import hmac
 import json
 import logging
@@ -83,6 +120,11 @@ DESCRIPTOR_SIDE = 24
 MIN_CONTRAST = 4.0
 MAX_IMAGE_BYTES = 5 * 1024 * 1024
 API_PREFIX = "/api/v1/recognition"
+FACE_PREFIX = "/v1/vision/face"
+FAULTS_PATH = "/_faults"
+# The real face module's default for min_confidence.
+DEFAULT_MIN_CONFIDENCE = 0.67
+MAX_FORM_FILES = 32
 _STORE_VERSION = 1
 
 CODE_WRONG_KEY = 10
@@ -275,20 +317,30 @@ class Gallery:
     matrix: NDArray[np.float32]
 
     def rank(self, descriptor: Descriptor, count: int) -> list[dict[str, Any]]:
-        """The ``count`` most similar subjects, best first."""
-        if not self.subjects:
-            return []
+        """The ``count`` most similar examples' subjects, best first.
 
-        scores = np.clip(self.matrix @ descriptor, 0.0, 1.0)
-        best: dict[str, float] = {}
-        for subject, score in zip(self.subjects, scores.tolist(), strict=True):
-            best[subject] = max(score, best.get(subject, 0.0))
-
-        ranked = sorted(best.items(), key=lambda item: item[1], reverse=True)
+        As CompreFace does, examples are ranked rather than subjects, so a
+        subject can appear once per example.
+        """
+        scores = self._scores(descriptor)
+        order = np.argsort(-scores, kind="stable")[:count]
         return [
-            {"subject": subject, "similarity": round(score, 5)}
-            for subject, score in ranked[:count]
+            {"subject": self.subjects[i], "similarity": round(float(scores[i]), 5)}
+            for i in order.tolist()
         ]
+
+    def best(self, descriptor: Descriptor) -> tuple[str, float] | None:
+        """The subject of the most similar example and its similarity."""
+        scores = self._scores(descriptor)
+        if scores.size == 0:
+            return None
+
+        index = int(np.argmax(scores))
+        return self.subjects[index], round(float(scores[index]), 5)
+
+    def _scores(self, descriptor: Descriptor) -> NDArray[np.float32]:
+        scores = np.clip(self.matrix @ descriptor, 0.0, 1.0)
+        return np.asarray(scores, dtype=np.float32)
 
 
 class FaceCollection:
@@ -309,6 +361,13 @@ class FaceCollection:
         self._examples[example.image_id] = example
         self._gallery = None
         return example
+
+    def replace(self, subject: str, descriptors: Sequence[Descriptor]) -> bool:
+        """Make ``descriptors`` the subject's only examples; True if it had some."""
+        existed = self.remove_subject(subject) > 0
+        for descriptor in descriptors:
+            self.add(subject, descriptor)
+        return existed
 
     def remove(self, image_id: str) -> Example | None:
         example = self._examples.pop(image_id, None)
@@ -410,16 +469,90 @@ def _write_atomically(path: Path, text: str) -> None:
 
 
 # --------------------------------------------------------------------------
+# Fault injection (a test aid)
+# --------------------------------------------------------------------------
+
+
+@dataclass
+class Faults:
+    """Failures and delays injected into API calls, and counts of those calls.
+
+    Lives on the event loop only, so plain counters are safe.
+    """
+
+    fail_next: int = 0
+    status: int = 503
+    delay_s: float = 0.0
+    in_flight: int = 0
+    max_in_flight: int = 0
+    requests: int = 0
+
+    def view(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def update(self, document: object) -> None:
+        """Set the faults a JSON document names; raise ValueError if it is bad."""
+        if not isinstance(document, dict) or not set(document) <= _FAULT_FIELDS:
+            raise ValueError(f"expected an object with keys among {_FAULT_NAMES}")
+
+        fail_next = document.get("fail_next", self.fail_next)
+        status = document.get("status", self.status)
+        delay_s = document.get("delay_s", self.delay_s)
+        if not (_is_int(fail_next) and fail_next >= 0):
+            raise ValueError("fail_next must be an integer >= 0")
+        if not (_is_int(status) and 400 <= status <= 599):
+            raise ValueError("status must be an HTTP error status, 400 to 599")
+        if not (_is_number(delay_s) and 0 <= delay_s <= 60):
+            raise ValueError("delay_s must be a number of seconds, 0 to 60")
+        self.fail_next, self.status, self.delay_s = fail_next, status, float(delay_s)
+
+    def clear(self) -> None:
+        for field in dataclasses.fields(self):
+            setattr(self, field.name, field.default)
+
+    def take_failure(self) -> bool:
+        """Whether the call arriving now is one of those to fail."""
+        if self.fail_next <= 0:
+            return False
+        self.fail_next -= 1
+        return True
+
+
+_FAULT_FIELDS = frozenset({"fail_next", "status", "delay_s"})
+_FAULT_NAMES = ", ".join(sorted(_FAULT_FIELDS))
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: object) -> bool:
+    return _is_int(value) or isinstance(value, float)
+
+
+# --------------------------------------------------------------------------
 # HTTP
 # --------------------------------------------------------------------------
 
 API_KEY = web.AppKey("api_key", str)
 COLLECTION = web.AppKey("collection", FaceCollection)
 ANALYZER = web.AppKey("analyzer", FaceAnalyzer)
+FAULTS = web.AppKey("faults", Faults)
 
 
-def _error_body(code: int, message: str) -> dict[str, Any]:
-    return {"message": message, "code": code}
+def _error_response(
+    request: web.Request,
+    status: int,
+    code: int,
+    message: str,
+    headers: dict[str, str] | None = None,
+) -> web.Response:
+    # Each API family answers errors in its own shape.
+    if request.path.startswith(FACE_PREFIX):
+        body: dict[str, Any] = {"success": False, "error": message}
+    else:
+        body = {"message": message, "code": code}
+    return web.json_response(body, status=status, headers=headers)
 
 
 @web.middleware
@@ -429,12 +562,13 @@ async def _errors_middleware(
     try:
         return await handler(request)
     except ApiError as exc:
-        return web.json_response(_error_body(exc.code, exc.message), status=exc.status)
+        return _error_response(request, exc.status, exc.code, exc.message)
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
-        body = _error_body(CODE_OTHER, exc.reason)
-        return web.json_response(body, status=exc.status, headers=_allow(exc))
+        return _error_response(
+            request, exc.status, CODE_OTHER, exc.reason, headers=_allow(exc)
+        )
 
 
 def _allow(exc: web.HTTPException) -> dict[str, str]:
@@ -450,7 +584,7 @@ async def _api_key_middleware(
     if request.path == "/status":
         return await handler(request)
 
-    supplied = request.headers.get("x-api-key")
+    supplied = _supplied_key(request)
     if supplied is None:
         raise ApiError(401, CODE_MISSING_KEY, "Missing header: x-api-key")
 
@@ -458,6 +592,38 @@ async def _api_key_middleware(
     if not hmac.compare_digest(supplied.encode(), expected.encode()):
         raise ApiError(401, CODE_WRONG_KEY, "The x-api-key header is not valid")
     return await handler(request)
+
+
+def _supplied_key(request: web.Request) -> str | None:
+    key = request.headers.get("x-api-key")
+    if key is not None:
+        return key
+
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else None
+
+
+@web.middleware
+async def _faults_middleware(
+    request: web.Request, handler: Handler
+) -> web.StreamResponse:
+    if request.path in ("/status", FAULTS_PATH):
+        return await handler(request)
+
+    faults = request.app[FAULTS]
+    faults.requests += 1
+    faults.in_flight += 1
+    faults.max_in_flight = max(faults.max_in_flight, faults.in_flight)
+    try:
+        # Decided on arrival, so "fail the next n" means the next n to come.
+        failing = faults.take_failure()
+        if faults.delay_s:
+            await asyncio.sleep(faults.delay_s)
+        if failing:
+            raise ApiError(faults.status, CODE_OTHER, "Injected fault")
+        return await handler(request)
+    finally:
+        faults.in_flight -= 1
 
 
 def _int_param(request: web.Request, name: str, default: int, minimum: int) -> int:
@@ -660,6 +826,205 @@ async def delete_subject(request: web.Request) -> web.Response:
     return web.json_response({"subject": subject})
 
 
+# CodeProject.AI face API ---------------------------------------------------
+
+
+@dataclass
+class _Form:
+    """A posted form: its text fields, and its files in the order sent."""
+
+    fields: dict[str, str]
+    files: list[bytes]
+
+
+async def _read_form(request: web.Request) -> _Form:
+    if request.content_type == "multipart/form-data":
+        return await _read_multipart_form(request)
+    if request.content_type == "application/x-www-form-urlencoded":
+        posted = await request.post()
+        fields = {k: v for k, v in posted.items() if isinstance(v, str)}
+        return _Form(fields, [])
+    return _Form({}, [])
+
+
+async def _read_multipart_form(request: web.Request) -> _Form:
+    form = _Form({}, [])
+    reader = await request.multipart()
+    while (part := await reader.next()) is not None:
+        if not isinstance(part, BodyPartReader):
+            await part.release()
+        elif part.filename is None:
+            # Read like a file, so that the size limit holds for fields too.
+            text = (await _read_part(part)).decode("utf-8", "replace")
+            form.fields[part.name or ""] = text
+        elif len(form.files) < MAX_FORM_FILES:
+            form.files.append(await _read_part(part))
+        else:
+            message = f"At most {MAX_FORM_FILES} files are accepted"
+            raise ApiError(400, CODE_BAD_ARGUMENT, message)
+    return form
+
+
+def _min_confidence(form: _Form) -> float:
+    raw = form.fields.get("min_confidence", "")
+    if not raw:
+        return DEFAULT_MIN_CONFIDENCE
+
+    try:
+        value = float(raw)
+    except ValueError:
+        value = math.nan
+    if not 0.0 <= value <= 1.0:
+        message = "min_confidence must be between 0.0 and 1.0"
+        raise ApiError(400, CODE_BAD_ARGUMENT, message)
+    return value
+
+
+def _first_file(form: _Form) -> bytes:
+    if not form.files:
+        raise ApiError(400, CODE_MISSING_FILE, "No valid image file found")
+    return form.files[0]
+
+
+def _userid(form: _Form) -> str:
+    subject = form.fields.get("userid", "").strip()
+    if not subject:
+        raise ApiError(400, CODE_MISSING_PARAMETER, "user id not specified")
+    return subject
+
+
+async def _detect(request: web.Request, data: bytes) -> list[DetectedFace]:
+    """The faces of an upload, biggest first; [] when there is none."""
+    analyzer = request.app[ANALYZER]
+    try:
+        return await asyncio.to_thread(analyzer.analyse, data)
+    except UnreadableImageError as exc:
+        message = "The image provided was of an unknown type"
+        raise ApiError(400, CODE_UNREADABLE_IMAGE, message) from exc
+    except NoFaceFoundError:
+        return []
+
+
+def _corners(face: DetectedFace) -> dict[str, int]:
+    return {
+        "x_min": face.x_min,
+        "y_min": face.y_min,
+        "x_max": face.x_max,
+        "y_max": face.y_max,
+    }
+
+
+def _name_faces(
+    faces: Sequence[DetectedFace], gallery: Gallery, threshold: float
+) -> list[dict[str, Any]]:
+    predictions = []
+    for face in faces:
+        best = gallery.best(face.descriptor)
+        # Below the threshold the real service names nobody and says 0.
+        userid, confidence = (
+            best if best is not None and best[1] >= threshold else ("unknown", 0.0)
+        )
+        predictions.append(
+            {"userid": userid, "confidence": confidence, **_corners(face)}
+        )
+    return predictions
+
+
+async def cp_detect(request: web.Request) -> web.Response:
+    """Where the faces of the uploaded image are; no recognition."""
+    form = await _read_form(request)
+    _min_confidence(form)  # Every face found here has confidence 1.0.
+
+    faces = await _detect(request, _first_file(form))
+    predictions = [{"confidence": 1.0, **_corners(face)} for face in faces]
+    return web.json_response(
+        {"success": True, "predictions": predictions, "count": len(predictions)}
+    )
+
+
+async def cp_recognize(request: web.Request) -> web.Response:
+    """The best subject of each face of the uploaded image."""
+    form = await _read_form(request)
+    threshold = _min_confidence(form)
+
+    faces = await _detect(request, _first_file(form))
+    if not faces:
+        raise ApiError(400, CODE_NO_FACE, "No face found in image")
+
+    gallery = request.app[COLLECTION].gallery()
+    predictions = await asyncio.to_thread(_name_faces, faces, gallery, threshold)
+    return web.json_response(
+        {"success": True, "predictions": predictions, "count": len(predictions)}
+    )
+
+
+async def cp_register(request: web.Request) -> web.Response:
+    """Replace the subject's examples with the faces of the uploaded files."""
+    form = await _read_form(request)
+    subject = _userid(form)
+    if not form.files:
+        raise ApiError(400, CODE_MISSING_FILE, "No valid image file found")
+
+    found = [await _detect(request, data) for data in form.files]
+    descriptors = [faces[0].descriptor for faces in found if faces]
+    if not descriptors:
+        raise ApiError(400, CODE_NO_FACE, "No face detected")
+
+    collection = request.app[COLLECTION]
+    existed = collection.replace(subject, descriptors)
+    await collection.save()
+
+    LOGGER.info("registered %s with %d faces", subject, len(descriptors))
+    message = "face updated" if existed else "face added"
+    return web.json_response({"success": True, "message": message})
+
+
+async def cp_list(request: web.Request) -> web.Response:
+    """The subjects with at least one example."""
+    subjects = request.app[COLLECTION].subjects()
+    return web.json_response({"success": True, "faces": subjects})
+
+
+async def cp_delete(request: web.Request) -> web.Response:
+    """Delete a subject's examples; an unknown subject is no error."""
+    subject = _userid(await _read_form(request))
+    collection = request.app[COLLECTION]
+    if collection.remove_subject(subject):
+        await collection.save()
+    return web.json_response({"success": True})
+
+
+# Fault injection routes ----------------------------------------------------
+
+
+async def get_faults(request: web.Request) -> web.Response:
+    """The injected faults and the counts of API calls."""
+    return web.json_response(request.app[FAULTS].view())
+
+
+async def set_faults(request: web.Request) -> web.Response:
+    """Set faults from a JSON object: fail_next, status, delay_s."""
+    try:
+        document = await request.json()
+    except ValueError as exc:
+        raise ApiError(400, CODE_BAD_ARGUMENT, "The body is not valid JSON") from exc
+
+    faults = request.app[FAULTS]
+    try:
+        faults.update(document)
+    except ValueError as exc:
+        raise ApiError(400, CODE_BAD_ARGUMENT, str(exc)) from exc
+    LOGGER.info("faults set: %s", faults.view())
+    return web.json_response(faults.view())
+
+
+async def clear_faults(request: web.Request) -> web.Response:
+    """Clear the faults and the counts."""
+    faults = request.app[FAULTS]
+    faults.clear()
+    return web.json_response(faults.view())
+
+
 async def _load_collection(app: web.Application) -> None:
     await app[COLLECTION].load()
 
@@ -671,12 +1036,13 @@ def build_app(api_key: str, store: Path | None = None) -> web.Application:
     """
     # Base64 inflates an upload by a third, so JSON bodies get that headroom.
     app = web.Application(
-        middlewares=[_errors_middleware, _api_key_middleware],
+        middlewares=[_errors_middleware, _faults_middleware, _api_key_middleware],
         client_max_size=MAX_IMAGE_BYTES * 4 // 3 + 4096,
     )
     app[API_KEY] = api_key
     app[COLLECTION] = FaceCollection(store)
     app[ANALYZER] = FaceAnalyzer.default()
+    app[FAULTS] = Faults()
 
     app.on_startup.append(_load_collection)
     _add_routes(app)
@@ -693,12 +1059,20 @@ def _add_routes(app: web.Application) -> None:
     app.router.add_get(f"{API_PREFIX}/subjects", list_subjects)
     app.router.add_get(f"{API_PREFIX}/subjects/", list_subjects)
     app.router.add_delete(f"{API_PREFIX}/subjects/{{subject}}", delete_subject)
+    app.router.add_post(FACE_PREFIX, cp_detect)
+    app.router.add_post(f"{FACE_PREFIX}/recognize", cp_recognize)
+    app.router.add_post(f"{FACE_PREFIX}/register", cp_register)
+    app.router.add_post(f"{FACE_PREFIX}/list", cp_list)
+    app.router.add_post(f"{FACE_PREFIX}/delete", cp_delete)
+    app.router.add_get(FAULTS_PATH, get_faults)
+    app.router.add_post(FAULTS_PATH, set_faults)
+    app.router.add_delete(FAULTS_PATH, clear_faults)
 
 
 def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        description="Reference face recognition server (CompreFace API subset) "
-        "for demos and tests."
+        description="Reference face recognition server (CompreFace and "
+        "CodeProject.AI face API subsets) for demos and tests."
     )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000)

@@ -13,13 +13,25 @@ from edge_agent.api import (
     health,
     metrics,
     openapi,
+    streams,
     users,
 )
 from edge_agent.gateway.routing import check_every_route_declared
 
 
 def setup_routes(app: web.Application, open_metrics: bool) -> None:
-    for module in (health, openapi, auth, users, cameras, frames, attendance, audit):
+    modules = (
+        health,
+        openapi,
+        auth,
+        users,
+        cameras,
+        frames,
+        streams,
+        attendance,
+        audit,
+    )
+    for module in modules:
         app.router.add_routes(module.routes)
     app.router.add_routes(metrics.routes(open_metrics))
     check_every_route_declared(app)

@@ -30,6 +30,7 @@ class FrameQuery(BaseModel):
 
     camera_id: str | None = Field(default=None, max_length=64)
     captured_at: str | None = Field(default=None, max_length=64)
+    seq: int | None = Field(default=None, ge=0)
 
 
 async def _read_frame(request: web.Request) -> FrameUpload:
@@ -43,21 +44,49 @@ async def _read_frame(request: web.Request) -> FrameUpload:
         raise InvalidInput(
             f"captured_at {captured!r} is neither RFC 3339 nor epoch milliseconds"
         ) from exc
-    return FrameUpload(request[PRINCIPAL], camera_id, upload.content, captured_at)
+    seq = upload.value(request, "seq", "X-Frame-Seq")
+    if seq is not None and not seq.isdigit():
+        raise InvalidInput(f"seq {seq!r} is not a non-negative integer")
+    return FrameUpload(
+        request[PRINCIPAL],
+        camera_id,
+        upload.content,
+        captured_at,
+        int(seq) if seq is not None else None,
+    )
 
 
 @routes.post("/v1/frames")
 @routes.post("/v1/Image/upload")
 @endpoint(
-    "Push a camera frame; the answer lists its decisions",
+    "Push a camera frame; it is accepted durably and decided later",
     permission=Permission.FRAMES_PUSH,
     query=FrameQuery,
     image_body=True,
     max_body_bytes=None,
+    responses=(202, 200),
 )
 async def push_frame(request: web.Request) -> web.Response:
+    """202 once the frame is durable; a repeat of recent bytes answers 200
+    with the first frame's id (a camera retrying after a lost answer)."""
     frame = await _read_frame(request)
-    outcome = await services(request).ingestion.process(frame)
+    accepted = await services(request).ingestion.submit(frame)
+    body = {
+        **rendering.frame_record(accepted.record),
+        "duplicate_of": accepted.duplicate_of,
+    }
+    status = 200 if accepted.duplicate_of else 202
+    response = rendering.json_response(body, status=status)
+    response.headers["Location"] = body["status_url"]
+    return response
+
+
+@routes.get("/v1/frames/{id}")
+@endpoint("A frame's state and decisions", permission=Permission.FRAMES_PUSH)
+async def frame_status(request: web.Request) -> web.Response:
+    outcome = await services(request).ingestion.status(
+        request.match_info["id"], request[PRINCIPAL]
+    )
     return rendering.json_response(rendering.frame_outcome(outcome))
 
 
@@ -68,9 +97,11 @@ async def push_frame(request: web.Request) -> web.Response:
     query=FrameQuery,
     image_body=True,
     max_body_bytes=None,
+    responses=(200, 202),
 )
 async def mark_attendance(request: web.Request) -> web.Response:
     """A kiosk's request: the answer is the decision on its own frame."""
     frame = await _read_frame(request)
     outcome = await services(request).ingestion.process(frame)
-    return rendering.json_response(rendering.frame_outcome(outcome))
+    status = 200 if outcome.record.state == "decided" else 202
+    return rendering.json_response(rendering.frame_outcome(outcome), status=status)

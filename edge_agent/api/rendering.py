@@ -6,6 +6,7 @@ from typing import Any
 
 from aiohttp import web
 
+from edge_agent.clients.storage.frames import FrameRecord
 from edge_agent.clock import to_text
 from edge_agent.models import (
     AttendanceRow,
@@ -81,14 +82,29 @@ def decision(d: Decision, people: dict[str, Person]) -> dict[str, Any]:
     }
 
 
-def frame_outcome(outcome: FrameOutcome) -> dict[str, Any]:
-    frame = outcome.frame
+def frame_record(record: FrameRecord) -> dict[str, Any]:
     return {
-        "frame_id": frame.id,
-        "camera_id": frame.camera_id,
-        "captured_at": to_text(frame.captured_at),
-        "width": frame.width,
-        "height": frame.height,
+        "frame_id": record.id,
+        "camera_id": record.camera_id,
+        "state": record.state,
+        "format": record.format,
+        "width": record.width,
+        "height": record.height,
+        "size_bytes": record.size_bytes,
+        "sha256": record.sha256,
+        "captured_at": to_text(record.captured_at),
+        "received_at": to_text(record.received_at),
+        "camera_seq": record.camera_seq,
+        "clock_skew_s": record.clock_skew_s,
+        "decided_at": to_text(record.decided_at) if record.decided_at else None,
+        "status_url": f"/v1/frames/{record.id}",
+    }
+
+
+def frame_outcome(outcome: FrameOutcome) -> dict[str, Any]:
+    return {
+        **frame_record(outcome.record),
+        "duplicate_of": outcome.duplicate_of,
         "decisions": [decision(d, outcome.people) for d in outcome.decisions],
     }
 

@@ -9,7 +9,9 @@ from __future__ import annotations
 import asyncio
 from concurrent.futures import ThreadPoolExecutor
 
+from edge_agent.config import ImagingSettings
 from edge_agent.imaging.decoder import DecodedImage, decode_image
+from edge_agent.imaging.normalize import PreparedImage, prepare_image
 
 
 class DecodePool:
@@ -19,6 +21,11 @@ class DecodePool:
     async def decode(self, data: bytes) -> DecodedImage:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, decode_image, data)
+
+    async def prepare(self, data: bytes, settings: ImagingSettings) -> PreparedImage:
+        """Inspect, decode, normalize and check a frame, off the event loop."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, prepare_image, data, settings)
 
     def close(self) -> None:
         self._executor.shutdown(wait=True, cancel_futures=True)

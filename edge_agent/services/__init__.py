@@ -8,7 +8,9 @@ from edge_agent.services.attendance import AttendanceService
 from edge_agent.services.audit import AuditService
 from edge_agent.services.auth import AuthService
 from edge_agent.services.cameras import CameraService
+from edge_agent.services.health import HealthService
 from edge_agent.services.ingestion import IngestionService
+from edge_agent.services.streams import StreamService
 from edge_agent.services.users import UserService
 
 
@@ -22,3 +24,5 @@ class Services:
     ingestion: IngestionService
     auth: AuthService
     audit: AuditService
+    health: HealthService
+    streams: StreamService

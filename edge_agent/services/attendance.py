@@ -1,4 +1,4 @@
-"""Attendance service: turns recognized faces into stored decisions and marks."""
+"""Attendance service: what was found in frames becomes decisions and marks."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from datetime import date
 from edge_agent.clients.storage.repositories import (
     AttendanceQuery,
     AttendanceRepository,
+    FrameDecisionsToStore,
     NewDecision,
     PeopleRepository,
 )
@@ -30,6 +31,17 @@ logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
+class FrameFindings:
+    """What the pipeline learned about one frame: its faces, or why it has none
+    worth recognizing (``refusal``: an outcome and its reason)."""
+
+    frame: Frame
+    camera: Camera
+    faces: list[RecognizedFace] = field(default_factory=list)
+    refusal: tuple[Outcome, str] | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class FrameDecisions:
     """The stored decisions of one frame, and the people they name."""
 
@@ -37,11 +49,13 @@ class FrameDecisions:
     people: dict[str, Person]
 
 
-@dataclass(frozen=True, slots=True)
-class _Context:
-    frame: Frame
-    camera: Camera
+@dataclass(slots=True)
+class _Batch:
+    """State shared by the frames decided together."""
+
     people: dict[str, Person] = field(default_factory=dict)
+    # Marks made earlier in the same batch count as a person's last mark.
+    marked_now: dict[str, Mark] = field(default_factory=dict)
 
 
 class AttendanceService:
@@ -57,30 +71,34 @@ class AttendanceService:
         self.policy = policy
         self._clock = clock
         # Reading a person's last mark and storing the next must not interleave
-        # with another frame of the same person, or both would be marks.
+        # with another batch, or one sighting could become two marks.
         self._decide_lock = asyncio.Lock()
+
+    async def decide_batch(
+        self, findings: list[FrameFindings]
+    ) -> dict[str, FrameDecisions]:
+        """Judge every face of every frame and store it all in one commit.
+
+        Frames no longer queued (decided before) are left out of the answer.
+        """
+        batch = _Batch()
+        async with self._decide_lock:
+            to_store = [await self._judge_frame(batch, item) for item in findings]
+            stored = await self._attendance.record(to_store)
+
+        for frame_id, decisions in stored.items():
+            for decision in decisions:
+                logger.debug(
+                    "Frame %s: %s (%s)", frame_id, decision.outcome, decision.reason
+                )
+        return {fid: FrameDecisions(d, batch.people) for fid, d in stored.items()}
 
     async def decide(
         self, frame: Frame, camera: Camera, faces: list[RecognizedFace]
     ) -> FrameDecisions:
-        """Judge every face of the frame and store the decisions in one commit."""
-        context = _Context(frame, camera)
-        async with self._decide_lock:
-            if not faces:
-                pending = [self._no_face(context)]
-            else:
-                pending = await self._judge_all(context, faces)
-            decisions = await self._attendance.record(pending)
-
-        for decision in decisions:
-            logger.info(
-                "Frame %s from camera %s: %s (%s)",
-                frame.id,
-                camera.id,
-                decision.outcome,
-                decision.reason,
-            )
-        return FrameDecisions(decisions, context.people)
+        """Decide one queued frame on its own."""
+        decided = await self.decide_batch([FrameFindings(frame, camera, faces)])
+        return decided.get(frame.id, FrameDecisions([], {}))
 
     async def list_marks(
         self,
@@ -94,6 +112,15 @@ class AttendanceService:
         query = AttendanceQuery(day, person_id, camera_id, limit)
         return await self._attendance.query(query)
 
+    async def decisions_of(self, frame_id: str) -> FrameDecisions:
+        decisions = await self._attendance.list_decisions(frame_id)
+        people = {}
+        for person_id in {d.person_id for d in decisions if d.person_id}:
+            person = await self._people.find(person_id)
+            if person is not None:
+                people[person_id] = person
+        return FrameDecisions(decisions, people)
+
     def today(self) -> date:
         """The site-local date now."""
         return self._clock.now().astimezone(self.policy.timezone).date()
@@ -104,39 +131,35 @@ class AttendanceService:
             found = await self._people.get_by_employee_no(reference)
         return found.id
 
-    async def _judge_all(
-        self, context: _Context, faces: list[RecognizedFace]
-    ) -> list[NewDecision]:
-        # Marks made earlier in this same frame count as the last mark too.
-        marked_now: dict[str, Mark] = {}
-        pending = []
-        for face in faces:
-            new = await self._judge_one(context, face, marked_now)
-            pending.append(new)
-            if new.outcome is Outcome.MARKED and new.person_id is not None:
-                marked_now[new.person_id] = _provisional_mark(new)
-        return pending
+    async def _judge_frame(
+        self, batch: _Batch, item: FrameFindings
+    ) -> FrameDecisionsToStore:
+        if item.refusal is not None:
+            pending = [self._unjudged(item, *item.refusal)]
+        elif not item.faces:
+            reason = "the recognizer found no face in the frame"
+            pending = [self._unjudged(item, Outcome.NO_FACE, reason)]
+        else:
+            pending = [await self._judge_face(batch, item, f) for f in item.faces]
+        return FrameDecisionsToStore(item.frame.id, self._clock.now(), pending)
 
-    async def _judge_one(
-        self, context: _Context, face: RecognizedFace, marked_now: dict[str, Mark]
+    async def _judge_face(
+        self, batch: _Batch, item: FrameFindings, face: RecognizedFace
     ) -> NewDecision:
         best = face.best
         person = await self._people.find(best.subject) if best else None
         last = None
         if person is not None:
-            context.people[person.id] = person
-            last = marked_now.get(person.id) or await self._attendance.last_mark(
-                person.id
-            )
+            batch.people[person.id] = person
+            last = batch.marked_now.get(person.id)
+            last = last or await self._attendance.last_mark(person.id)
 
-        frame = context.frame
-        verdict = judge(
-            face, person, context.camera, last, frame.captured_at, self.policy
-        )
+        frame = item.frame
+        verdict = judge(face, person, item.camera, last, frame.captured_at, self.policy)
         marks = verdict.outcome is Outcome.MARKED
-        return NewDecision(
+        new = NewDecision(
             frame_id=frame.id,
-            camera_id=context.camera.id,
+            camera_id=item.camera.id,
             outcome=verdict.outcome,
             reason=verdict.reason,
             person_id=person.id if person else None,
@@ -147,23 +170,28 @@ class AttendanceService:
             mark_kind=verdict.mark_kind if marks else None,
             local_day=local_day(frame.captured_at, self.policy) if marks else None,
         )
+        if marks and new.person_id is not None:
+            batch.marked_now[new.person_id] = _provisional_mark(new)
+        return new
 
-    def _no_face(self, context: _Context) -> NewDecision:
+    def _unjudged(
+        self, item: FrameFindings, outcome: Outcome, reason: str
+    ) -> NewDecision:
         return NewDecision(
-            frame_id=context.frame.id,
-            camera_id=context.camera.id,
-            outcome=Outcome.NO_FACE,
-            reason="the recognizer found no face in the frame",
+            frame_id=item.frame.id,
+            camera_id=item.camera.id,
+            outcome=outcome,
+            reason=reason,
             person_id=None,
             subject=None,
             similarity=None,
-            captured_at=context.frame.captured_at,
+            captured_at=item.frame.captured_at,
             decided_at=self._clock.now(),
         )
 
 
 def _provisional_mark(new: NewDecision) -> Mark:
-    """A stand-in for a mark not yet committed, for the rest of the same frame."""
+    """A stand-in for a mark not yet committed, for the rest of the same batch."""
     if new.person_id is None or new.mark_kind is None or new.local_day is None:
         raise ValueError("only a marking decision makes a mark")
     return Mark(

@@ -6,11 +6,13 @@ so renaming a person or correcting an employee number needs no re-enrollment.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import uuid
 
 from edge_agent.clients.recognition.base import Recognizer
+from edge_agent.clients.storage.face_images import FaceImageStore
 from edge_agent.clients.storage.repositories import PeopleRepository
 from edge_agent.clock import Clock
 from edge_agent.errors import InvalidInput, NotFound
@@ -26,12 +28,14 @@ class UserService:
         self,
         people: PeopleRepository,
         recognizer: Recognizer,
+        images: FaceImageStore,
         decoder: DecodePool,
         audit: AuditService,
         clock: Clock,
     ) -> None:
         self._people = people
         self._recognizer = recognizer
+        self._images = images
         self._decoder = decoder
         self._audit = audit
         self._clock = clock
@@ -89,8 +93,9 @@ class UserService:
         """Validate the image, add it to the recognizer, and link it to the person."""
         person = await self.get(reference)
         await self._decoder.decode(image)
+        others = await asyncio.to_thread(self._images.load_all, person.id)
 
-        image_id = await self._recognizer.add_example(person.id, image)
+        image_id = await self._recognizer.add_example(person.id, image, others)
         face = FaceExample(
             id=image_id,
             person_id=person.id,
@@ -98,11 +103,15 @@ class UserService:
             enrolled_at=self._clock.now(),
         )
         try:
+            await asyncio.to_thread(
+                self._images.save, person.id, face.image_sha256, image
+            )
             await self._people.add_face(face)
         except BaseException:
             # Without the local link the example would be an orphan subject
             # at the recognizer; take it back before giving up.
-            await self._recognizer.delete_example(image_id)
+            await asyncio.to_thread(self._images.remove, person.id, face.image_sha256)
+            await self._recognizer.delete_example(image_id, others)
             raise
         await self._audit.record(
             actor,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
@@ -87,3 +88,14 @@ async def api(appliance: Appliance) -> AsyncIterator[aiohttp.ClientSession]:
     """A client session of an admin, bound to the appliance."""
     async with appliance.session(await appliance.token(Role.ADMIN)) as session:
         yield session
+
+
+async def decided(session: aiohttp.ClientSession, frame_id: str) -> dict[str, Any]:
+    """The frame's status once decided (polled, bounded)."""
+    for _ in range(400):
+        async with session.get(f"/v1/frames/{frame_id}") as response:
+            body: dict[str, Any] = await response.json()
+        if body["state"] == "decided":
+            return body
+        await asyncio.sleep(0.025)
+    raise AssertionError(f"frame {frame_id} was not decided in time")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -13,10 +14,12 @@ from synthetic_faces import encode_jpeg, face_image
 
 from edge_agent.api.keys import SERVICES
 from edge_agent.app import create_app
+from edge_agent.clock import from_text
 from edge_agent.config import load_settings
 from edge_agent.gateway.problem_details import PROBLEM_TYPE_BASE
 from edge_agent.models import Role, local_admin
 from tests import servers
+from tests.api.conftest import decided
 
 JPEG = {"Content-Type": "image/jpeg"}
 
@@ -73,17 +76,57 @@ async def test_multipart_enrollment_and_alias_upload(
         assert r.status == 201
 
     rng = np.random.default_rng(1)
+    captured = datetime.now(UTC) - timedelta(seconds=5)
     upload = aiohttp.FormData()
     upload.add_field("camera_id", "gate")
-    upload.add_field("captured_at", "2026-03-02T08:00:00Z")
+    upload.add_field("captured_at", captured.isoformat())
+    upload.add_field("seq", "41")
     upload.add_field("file", encode_jpeg(face_image("alice", rng=rng)), filename="f")
     async with api.post("/v1/Image/upload", data=upload) as r:
-        assert r.status == 200, await r.text()
-        body = await r.json()
+        assert r.status == 202, await r.text()
+        accepted = await r.json()
+    body = await decided(api, accepted["frame_id"])
 
-    assert body["captured_at"].startswith("2026-03-02T08:00:00")
+    assert body["camera_seq"] == 41
+    assert body["clock_skew_s"] is None
+    assert from_text(body["captured_at"]) == captured
     assert [d["outcome"] for d in body["decisions"]] == ["marked"]
-    assert body["decisions"][0]["mark"]["local_day"] == "2026-03-02"
+    assert body["decisions"][0]["mark"]["local_day"] == captured.date().isoformat()
+
+
+async def test_a_far_off_capture_time_is_flagged_and_not_trusted(
+    api: aiohttp.ClientSession,
+) -> None:
+    async with api.post("/v1/cameras", json={"id": "gate"}) as r:
+        assert r.status == 201
+    headers = {**JPEG, "X-Camera-Id": "gate", "X-Captured-At": "1700000000000"}
+
+    async with api.post(
+        "/v1/frames", data=encode_jpeg(face_image("x")), headers=headers
+    ) as r:
+        body = await decided(api, (await r.json())["frame_id"])
+
+    assert body["clock_skew_s"] < -3600
+    assert body["captured_at"].startswith("2023-11-14")
+    assert body["decisions"][0]["captured_at"][:10] == body["received_at"][:10]
+
+
+async def test_the_same_bytes_again_are_answered_with_the_first_frame(
+    api: aiohttp.ClientSession,
+) -> None:
+    async with api.post("/v1/cameras", json={"id": "gate"}) as r:
+        assert r.status == 201
+    frame = encode_jpeg(face_image("x"))
+    headers = {**JPEG, "X-Camera-Id": "gate"}
+
+    async with api.post("/v1/frames", data=frame, headers=headers) as r:
+        first = await r.json()
+    async with api.post("/v1/frames", data=frame, headers=headers) as r:
+        again_status, again = r.status, await r.json()
+
+    assert again_status == 200
+    assert again["frame_id"] == first["frame_id"]
+    assert again["duplicate_of"] == first["frame_id"]
 
 
 async def test_kiosk_gets_its_decision(api: aiohttp.ClientSession) -> None:
@@ -96,9 +139,13 @@ async def test_kiosk_gets_its_decision(api: aiohttp.ClientSession) -> None:
         data=encode_jpeg(blank),
         headers={**JPEG, "X-Camera-Id": "kiosk"},
     ) as r:
-        body = await r.json()
+        status, body = r.status, await r.json()
 
-    assert [d["outcome"] for d in body["decisions"]] == ["no_face"]
+    # A uniform frame fails the blur gate and never reaches the recognizer.
+    assert status == 200
+    assert body["state"] == "decided"
+    assert [d["outcome"] for d in body["decisions"]] == ["rejected"]
+    assert body["decisions"][0]["reason"] == "too_blurry"
 
 
 @pytest.mark.parametrize(
@@ -200,13 +247,17 @@ async def test_every_response_carries_a_request_id(api: aiohttp.ClientSession) -
     assert len(replaced) == 32
 
 
-async def test_recognizer_outage_is_a_503_with_retry_after(
+async def test_enrollment_while_the_recognizer_is_down_is_a_503(
     tmp_path: Path,
 ) -> None:
     settings = load_settings(
         overrides={
             "storage": {"data_dir": tmp_path / "data"},
-            "recognizer": {"url": f"http://127.0.0.1:{free_port()}", "timeout_s": 2},
+            "recognizer": {
+                "url": f"http://127.0.0.1:{free_port()}",
+                "timeout_s": 1,
+                "retries": 0,
+            },
         }
     )
     app = create_app(settings)
@@ -216,12 +267,11 @@ async def test_recognizer_outage_is_a_503_with_retry_after(
         )
         admin = {"Authorization": f"Bearer {issued.token}"}
         async with aiohttp.ClientSession(base_url=url, headers=admin) as api:
-            async with api.post("/v1/cameras", json={"id": "gate"}) as r:
-                assert r.status == 201
+            person_id = await _person(api)
             async with api.post(
-                "/v1/frames",
+                f"/v1/users/{person_id}/faces",
                 data=encode_jpeg(face_image("alice")),
-                headers={**JPEG, "X-Camera-Id": "gate"},
+                headers=JPEG,
             ) as r:
                 await _problem(r, 503, "recognizer-unavailable")
                 assert int(r.headers["Retry-After"]) > 0

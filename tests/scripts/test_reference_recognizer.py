@@ -9,7 +9,7 @@ import os
 import signal
 import socket
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +28,8 @@ HEADERS = {"x-api-key": API_KEY}
 RECOGNIZE = "/api/v1/recognition/recognize"
 FACES = "/api/v1/recognition/faces"
 SUBJECTS = "/api/v1/recognition/subjects"
+FACE = "/v1/vision/face"
+FAULTS = "/_faults"
 
 
 @functools.cache
@@ -46,6 +48,17 @@ def uniform_jpeg() -> bytes:
 def upload(data: bytes) -> aiohttp.FormData:
     form = aiohttp.FormData()
     form.add_field("file", data, filename="frame.jpg", content_type="image/jpeg")
+    return form
+
+
+def face_form(files: Sequence[bytes], fields: dict[str, str]) -> aiohttp.FormData:
+    form = aiohttp.FormData(default_to_multipart=True)
+    for name, value in fields.items():
+        form.add_field(name, value)
+    for number, data in enumerate(files, start=1):
+        form.add_field(
+            f"image{number}", data, filename=f"{number}.jpg", content_type="image/jpeg"
+        )
     return form
 
 
@@ -73,6 +86,13 @@ class Recognizer:
 
     async def recognize(self, data: bytes, **params: Any) -> tuple[int, Any]:
         return await self.call("POST", RECOGNIZE, params=params, data=upload(data))
+
+    async def face(
+        self, command: str, *files: bytes, **fields: str
+    ) -> tuple[int, dict[str, Any]]:
+        """Call the CodeProject.AI face API; files go as image1..imageN."""
+        path = f"{FACE}/{command}" if command else FACE
+        return await self.call("POST", path, data=face_form(files, fields))
 
 
 @pytest.fixture
@@ -363,3 +383,277 @@ async def test_command_line_server_logs_requests_and_stops_on_sigterm(
 
     assert process.returncode == 0, stderr.decode()
     assert '"GET /status HTTP/1.1" 200' in stderr.decode()
+
+
+async def test_prediction_count_ranks_examples_not_subjects(
+    recognizer: Recognizer,
+) -> None:
+    for seed in (1, 2):
+        await recognizer.enroll("alice", camera_jpeg("alice", seed))
+    await recognizer.enroll("bob", enrollment_jpeg("bob"))
+
+    _, body = await recognizer.recognize(camera_jpeg("alice", 5), prediction_count=3)
+
+    # As CompreFace does: one entry per example, so alice comes twice.
+    subjects = [s["subject"] for s in body["result"][0]["subjects"]]
+    assert subjects == ["alice", "alice", "bob"]
+
+
+# CodeProject.AI face API --------------------------------------------------
+
+
+async def test_codeproject_register_and_recognize(recognizer: Recognizer) -> None:
+    added = await recognizer.face(
+        "register", enrollment_jpeg("alice"), camera_jpeg("alice", 1), userid="alice"
+    )
+    await recognizer.face("register", enrollment_jpeg("bob"), userid="bob")
+
+    status, body = await recognizer.face("recognize", camera_jpeg("alice", 7))
+
+    assert added == (200, {"success": True, "message": "face added"})
+    assert status == 200
+    assert body["success"] is True
+    assert body["count"] == 1
+    [face] = body["predictions"]
+    assert face["userid"] == "alice"
+    assert face["confidence"] > 0.9
+    assert (face["x_min"], face["y_min"], face["x_max"], face["y_max"]) == (
+        0,
+        0,
+        640,
+        480,
+    )
+
+
+async def test_codeproject_register_replaces_the_examples(
+    recognizer: Recognizer,
+) -> None:
+    await recognizer.enroll("alice", enrollment_jpeg("alice"))
+    await recognizer.enroll("alice", camera_jpeg("alice", 1))
+
+    updated = await recognizer.face("register", camera_jpeg("alice", 2), userid="alice")
+    _, listing = await recognizer.call("GET", FACES, params={"subject": "alice"})
+
+    assert updated == (200, {"success": True, "message": "face updated"})
+    assert listing["total_elements"] == 1
+
+
+async def test_codeproject_register_skips_files_without_a_face(
+    recognizer: Recognizer,
+) -> None:
+    status, _ = await recognizer.face(
+        "register", uniform_jpeg(), enrollment_jpeg("alice"), userid="alice"
+    )
+    refused = await recognizer.face("register", uniform_jpeg(), userid="bob")
+    _, listing = await recognizer.call("GET", FACES)
+
+    assert status == 200
+    assert refused == (400, {"success": False, "error": "No face detected"})
+    assert [face["subject"] for face in listing["faces"]] == ["alice"]
+
+
+async def test_codeproject_below_min_confidence_is_unknown(
+    recognizer: Recognizer,
+) -> None:
+    await recognizer.face("register", enrollment_jpeg("alice"), userid="alice")
+    stranger = stranger_identity(np.random.default_rng(11))
+
+    _, strict = await recognizer.face(
+        "recognize", camera_jpeg("alice", 2), min_confidence="1.0"
+    )
+    _, default = await recognizer.face("recognize", camera_jpeg(stranger))
+
+    for body in (strict, default):
+        [face] = body["predictions"]
+        assert (face["userid"], face["confidence"]) == ("unknown", 0.0)
+
+
+async def test_codeproject_detection_finds_faces_without_naming_them(
+    recognizer: Recognizer,
+) -> None:
+    found = await recognizer.face("", enrollment_jpeg("alice"))
+    none = await recognizer.face("", uniform_jpeg())
+
+    assert found[0] == 200
+    assert found[1]["predictions"] == [
+        {"confidence": 1.0, "x_min": 0, "y_min": 0, "x_max": 640, "y_max": 480}
+    ]
+    assert none == (200, {"success": True, "predictions": [], "count": 0})
+
+
+async def test_codeproject_list_and_delete_share_the_gallery(
+    recognizer: Recognizer,
+) -> None:
+    await recognizer.enroll("alice", enrollment_jpeg("alice"))
+    await recognizer.face("register", enrollment_jpeg("bob"), userid="bob")
+
+    listed = await recognizer.face("list")
+    deleted = await recognizer.face("delete", userid="alice")
+    unknown = await recognizer.face("delete", userid="nobody")
+    _, subjects = await recognizer.call("GET", SUBJECTS)
+
+    assert listed == (200, {"success": True, "faces": ["alice", "bob"]})
+    assert deleted == (200, {"success": True})
+    assert unknown == (200, {"success": True})
+    assert subjects == {"subjects": ["bob"]}
+
+
+@pytest.mark.parametrize(
+    ("command", "files", "fields", "error"),
+    [
+        (
+            "recognize",
+            [b"not an image"],
+            {},
+            "The image provided was of an unknown type",
+        ),
+        ("recognize", [], {}, "No valid image file found"),
+        ("register", [b"x"], {}, "user id not specified"),
+        ("register", [], {"userid": "alice"}, "No valid image file found"),
+        ("delete", [], {}, "user id not specified"),
+        ("recognize", [b"x"], {"min_confidence": "2"}, "min_confidence must be"),
+    ],
+    ids=[
+        "unreadable",
+        "no-file",
+        "no-userid",
+        "no-images",
+        "delete-no-userid",
+        "bad-confidence",
+    ],
+)
+async def test_codeproject_errors_are_success_false(
+    recognizer: Recognizer,
+    command: str,
+    files: list[bytes],
+    fields: dict[str, str],
+    error: str,
+) -> None:
+    status, body = await recognizer.face(command, *files, **fields)
+
+    assert status == 400
+    assert body["success"] is False
+    assert body["error"].startswith(error)
+
+
+async def test_codeproject_no_face_is_an_error(recognizer: Recognizer) -> None:
+    answer = await recognizer.face("recognize", uniform_jpeg())
+
+    assert answer == (400, {"success": False, "error": "No face found in image"})
+
+
+@pytest.mark.parametrize(
+    ("headers", "status"),
+    [
+        ({"Authorization": f"Bearer {API_KEY}"}, 200),
+        ({"Authorization": "Bearer wrong"}, 401),
+        ({"Authorization": f"Basic {API_KEY}"}, 401),
+        ({}, 401),
+    ],
+    ids=["bearer", "wrong-bearer", "other-scheme", "none"],
+)
+async def test_the_key_may_come_as_a_bearer_token(
+    recognizer: Recognizer, headers: dict[str, str], status: int
+) -> None:
+    answer, body = await recognizer.call("POST", f"{FACE}/list", headers=headers)
+
+    assert answer == status
+    assert ("error" in body) is (status == 401)
+
+
+async def test_codeproject_urlencoded_forms_are_accepted(
+    recognizer: Recognizer,
+) -> None:
+    await recognizer.face("register", enrollment_jpeg("alice"), userid="alice")
+
+    answer = await recognizer.call(
+        "POST", f"{FACE}/delete", data=aiohttp.FormData({"userid": "alice"})
+    )
+
+    assert answer == (200, {"success": True})
+
+
+# Fault injection -----------------------------------------------------------
+
+
+async def test_injected_failures_answer_the_next_calls(
+    recognizer: Recognizer,
+) -> None:
+    set_status, faults = await recognizer.call(
+        "POST", FAULTS, json={"fail_next": 2, "status": 502}
+    )
+
+    first = await recognizer.call("GET", SUBJECTS)
+    second = await recognizer.face("list")
+    third = await recognizer.call("GET", SUBJECTS)
+    _, counts = await recognizer.call("GET", FAULTS)
+
+    assert (set_status, faults["fail_next"], faults["status"]) == (200, 2, 502)
+    assert first == (502, {"message": "Injected fault", "code": 0})
+    assert second == (502, {"success": False, "error": "Injected fault"})
+    assert third == (200, {"subjects": []})
+    assert (counts["fail_next"], counts["requests"]) == (0, 3)
+
+
+async def test_an_injected_delay_is_counted_in_flight(
+    recognizer: Recognizer,
+) -> None:
+    await recognizer.call("POST", FAULTS, json={"delay_s": 0.05})
+
+    await asyncio.gather(*(recognizer.call("GET", SUBJECTS) for _ in range(3)))
+    _, counts = await recognizer.call("GET", FAULTS)
+    _, cleared = await recognizer.call("DELETE", FAULTS)
+
+    assert (counts["max_in_flight"], counts["in_flight"]) == (3, 0)
+    assert cleared == {
+        "fail_next": 0,
+        "status": 503,
+        "delay_s": 0.0,
+        "in_flight": 0,
+        "max_in_flight": 0,
+        "requests": 0,
+    }
+
+
+async def test_status_is_never_faulted(recognizer: Recognizer) -> None:
+    await recognizer.call("POST", FAULTS, json={"fail_next": 1})
+
+    assert (await recognizer.call("GET", "/status", headers={}))[0] == 200
+    assert (await recognizer.call("GET", SUBJECTS))[0] == 503
+
+
+@pytest.mark.parametrize(
+    "document",
+    [
+        {"fail_next": -1},
+        {"status": 200},
+        {"status": "503"},
+        {"delay_s": 61},
+        {"fail_next": True},
+        {"drop": 1},
+        [1, 2],
+    ],
+    ids=[
+        "negative",
+        "not-an-error",
+        "text-status",
+        "long-delay",
+        "boolean",
+        "unknown-key",
+        "not-an-object",
+    ],
+)
+async def test_bad_fault_documents_are_rejected(
+    recognizer: Recognizer, document: Any
+) -> None:
+    status, body = await recognizer.call("POST", FAULTS, json=document)
+
+    assert (status, body["code"]) == (400, 36)
+
+
+async def test_faults_need_the_key(recognizer: Recognizer) -> None:
+    status, _ = await recognizer.call("POST", FAULTS, json={}, headers={})
+    _, faults = await recognizer.call("GET", FAULTS)
+
+    assert status == 401
+    assert faults["fail_next"] == 0

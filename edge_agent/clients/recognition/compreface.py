@@ -1,21 +1,33 @@
 """Recognition client for the CompreFace REST API (``/api/v1/recognition``).
 
-One aiohttp session per process: it is called once per frame, and aiohttp's
-client costs far less CPU per request than the alternatives measured here.
-Every failure of the transport or the service becomes a domain error at this
-boundary; the service's own "no face" answer (code 28) is not a failure.
+One aiohttp session with a pooled connector per process: it is called once
+per frame, and aiohttp's client costs far less CPU per request than the
+alternatives measured here. Every failure of the transport or the service
+becomes a domain error at this boundary (see ``base``); the service's own
+"no face" answer (code 28) is not a failure.
+
+CompreFace's ``prediction_count`` counts examples, not subjects, so a subject
+with several examples can be proposed several times for one face (as its
+maintainers say in exadel-inc/CompreFace#805). The answer is merged here to
+one candidate per subject; a face may therefore carry fewer candidates than
+``prediction_count``.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import aiohttp
 
-from edge_agent.clients.recognition.base import SubjectExample
-from edge_agent.errors import NoFaceFound, RecognizerUnavailable
+from edge_agent.clients.recognition.base import (
+    RecognizerCallFailed,
+    SubjectExample,
+    failure_for_status,
+    merge_candidates,
+)
+from edge_agent.errors import NoFaceFound
 from edge_agent.models import Box, Candidate, RecognizedFace
 
 logger = logging.getLogger(__name__)
@@ -33,22 +45,29 @@ class CompreFaceClient:
         api_key: str,
         *,
         timeout_s: float = 5.0,
+        connect_timeout_s: float = 2.0,
         det_prob_threshold: float = 0.8,
         prediction_count: int = 2,
         page_size: int = 100,
+        pool_size: int = 8,
     ) -> None:
         self._base = f"{base_url.rstrip('/')}/api/v1/recognition"
         self._headers = {"x-api-key": api_key}
-        self._timeout = aiohttp.ClientTimeout(total=timeout_s)
+        self._timeout = aiohttp.ClientTimeout(
+            total=timeout_s, sock_connect=connect_timeout_s
+        )
         self._det_prob = det_prob_threshold
         self._prediction_count = prediction_count
         self._page_size = page_size
+        self._pool_size = pool_size
         self._session: aiohttp.ClientSession | None = None
 
     async def open(self) -> None:
-        self._session = aiohttp.ClientSession(
-            headers=self._headers, timeout=self._timeout
-        )
+        if self._session is None:
+            connector = aiohttp.TCPConnector(limit=self._pool_size)
+            self._session = aiohttp.ClientSession(
+                headers=self._headers, timeout=self._timeout, connector=connector
+            )
 
     async def close(self) -> None:
         if self._session is not None:
@@ -67,7 +86,11 @@ class CompreFaceClient:
             return []
         return [_face(item) for item in body.get("result", [])]
 
-    async def add_example(self, subject: str, image: bytes) -> str:
+    async def add_example(
+        self, subject: str, image: bytes, others: Sequence[bytes] = ()
+    ) -> str:
+        # CompreFace keeps every example on its own, so the others stay as
+        # they are.
         params = {"subject": subject, "det_prob_threshold": self._det_prob}
         body = await self._call("POST", "/faces", params=params, image=image)
         return str(body["image_id"])
@@ -85,7 +108,9 @@ class CompreFaceClient:
             if page >= int(body.get("total_pages", 0)):
                 return examples
 
-    async def delete_example(self, image_id: str) -> None:
+    async def delete_example(
+        self, image_id: str, remaining: Sequence[bytes] = ()
+    ) -> None:
         await self._call("DELETE", f"/faces/{image_id}", missing_ok=True)
 
     async def delete_subject_examples(self, subject: str) -> int:
@@ -102,20 +127,25 @@ class CompreFaceClient:
         missing_ok: bool = False,
     ) -> dict[str, Any]:
         data = _form(image) if image is not None else None
+        session = self._client()
+
         try:
-            async with self._client().request(
+            async with session.request(
                 method, self._base + path, params=params, data=data
             ) as response:
                 body = await _json(response)
-                return _check(response.status, body, path, missing_ok)
         except (aiohttp.ClientError, TimeoutError) as exc:
-            raise RecognizerUnavailable(
-                f"recognizer call {method} {path} failed: {exc!r}"
+            raise RecognizerCallFailed(
+                f"recognizer call {method} {path} failed: {exc!r}", transient=True
             ) from exc
+
+        return _check(response.status, body, path, missing_ok)
 
     def _client(self) -> aiohttp.ClientSession:
         if self._session is None:
-            raise RecognizerUnavailable("the recognizer client is not open")
+            raise RecognizerCallFailed(
+                "the recognizer client is not open", transient=False
+            )
         return self._session
 
 
@@ -138,11 +168,12 @@ def _check(
 ) -> dict[str, Any]:
     if status < 300 or (status == 404 and missing_ok):
         return body
+
     message = str(body.get("message", "no message"))
     if status == 400 and body.get("code") == _NO_FACE_CODE:
         raise NoFaceFound(message)
     logger.warning("Recognizer refused %s: HTTP %d, %s", path, status, message[:200])
-    raise RecognizerUnavailable(f"recognizer answered HTTP {status}: {message[:200]}")
+    raise failure_for_status(status, message)
 
 
 def _face(item: Mapping[str, Any]) -> RecognizedFace:
@@ -155,7 +186,7 @@ def _face(item: Mapping[str, Any]) -> RecognizedFace:
             y_max=int(box.get("y_max", 0)),
             probability=float(box.get("probability", 0.0)),
         ),
-        candidates=tuple(
+        candidates=merge_candidates(
             Candidate(str(s["subject"]), float(s["similarity"]))
             for s in item.get("subjects", [])
         ),

@@ -75,10 +75,12 @@ class Database:
         """Run the block as one immediate write transaction, committed on exit."""
         async with self._lock:
             conn = self.connection
-            await conn.execute("BEGIN IMMEDIATE")
             try:
+                await conn.execute("BEGIN IMMEDIATE")
                 yield conn
             except BaseException:
+                # aiosqlite runs requests in order on its thread: even when the
+                # BEGIN above was interrupted, this rollback runs after it.
                 await conn.rollback()
                 raise
             await conn.commit()

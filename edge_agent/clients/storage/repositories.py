@@ -55,6 +55,14 @@ _SELECT_ATTENDANCE = """
 SELECT a.*, p.employee_no, p.name
 FROM attendance AS a JOIN people AS p ON p.id = a.person_id
 """
+_DECIDE_FRAME = """
+UPDATE frames SET state = 'decided', decided_at = ? WHERE id = ? AND state = 'queued'
+"""
+_FRAME_DECISIONS = "SELECT * FROM decisions WHERE frame_id = ? ORDER BY id"
+_FRAME_MARKS = """
+SELECT a.* FROM attendance AS a JOIN decisions AS d ON d.id = a.decision_id
+WHERE d.frame_id = ?
+"""
 _LAST_MARK = """
 SELECT * FROM attendance WHERE person_id = ? ORDER BY marked_at DESC, id DESC LIMIT 1
 """
@@ -158,6 +166,13 @@ class NewDecision:
 
 
 @dataclass(frozen=True, slots=True)
+class FrameDecisionsToStore:
+    frame_id: str
+    decided_at: datetime
+    decisions: list[NewDecision]
+
+
+@dataclass(frozen=True, slots=True)
 class AttendanceQuery:
     day: date | None = None
     person_id: str | None = None
@@ -173,12 +188,23 @@ class AttendanceRepository:
         row = await self._db.fetch_one(_LAST_MARK, (person_id,))
         return None if row is None else _mark(row)
 
-    async def record(self, decisions: list[NewDecision]) -> list[Decision]:
-        """Store the decisions of one frame, and their marks, in one transaction."""
-        stored = []
+    async def record(
+        self, frames: list[FrameDecisionsToStore]
+    ) -> dict[str, list[Decision]]:
+        """Store the decisions of several frames, and their marks, in one commit.
+
+        Each frame leaves the queue in the same transaction; a frame that is no
+        longer queued (already decided) keeps its earlier decisions, so a frame
+        processed twice is still decided once.
+        """
+        stored: dict[str, list[Decision]] = {}
         async with self._db.transaction() as conn:
-            for new in decisions:
-                stored.append(await _insert_decision(conn, new))
+            for frame in frames:
+                if not await _leave_queue(conn, frame):
+                    continue
+                stored[frame.frame_id] = [
+                    await _insert_decision(conn, new) for new in frame.decisions
+                ]
         return stored
 
     async def query(self, query: AttendanceQuery) -> list[AttendanceRow]:
@@ -189,9 +215,20 @@ class AttendanceRepository:
         return [AttendanceRow(_mark(r), r["employee_no"], r["name"]) for r in rows]
 
     async def list_decisions(self, frame_id: str) -> list[Decision]:
-        sql = "SELECT * FROM decisions WHERE frame_id = ? ORDER BY id"
-        rows = await self._db.fetch_all(sql, (frame_id,))
-        return [_decision(row) for row in rows]
+        """A frame's decisions, each with the mark it made, if any."""
+        decisions = await self._db.fetch_all(_FRAME_DECISIONS, (frame_id,))
+        marks = await self._db.fetch_all(_FRAME_MARKS, (frame_id,))
+        by_decision = {row["decision_id"]: _mark(row) for row in marks}
+        return [_decision(row, by_decision.get(row["id"])) for row in decisions]
+
+
+async def _leave_queue(
+    conn: aiosqlite.Connection, frame: FrameDecisionsToStore
+) -> bool:
+    cursor = await conn.execute(
+        _DECIDE_FRAME, (to_text(frame.decided_at), frame.frame_id)
+    )
+    return cursor.rowcount == 1
 
 
 async def _insert_decision(conn: aiosqlite.Connection, new: NewDecision) -> Decision:
@@ -322,7 +359,7 @@ def _mark(row: sqlite3.Row) -> Mark:
     )
 
 
-def _decision(row: sqlite3.Row) -> Decision:
+def _decision(row: sqlite3.Row, mark: Mark | None = None) -> Decision:
     return Decision(
         id=row["id"],
         frame_id=row["frame_id"],
@@ -334,4 +371,5 @@ def _decision(row: sqlite3.Row) -> Decision:
         similarity=row["similarity"],
         decided_at=from_text(row["decided_at"]),
         captured_at=from_text(row["captured_at"]),
+        mark=mark,
     )

@@ -1,0 +1,61 @@
+"""Health service: is the appliance ready to decide frames now, and if not, why."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from edge_agent.clients.storage.database import Database
+from edge_agent.services.pipeline import FramePipeline
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Readiness:
+    ready: bool
+    checks: dict[str, Any] = field(default_factory=dict)
+    reasons: list[str] = field(default_factory=list)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "status": "ready" if self.ready else "not_ready",
+            "reasons": self.reasons,
+            "checks": self.checks,
+        }
+
+
+class HealthService:
+    def __init__(
+        self, db: Database, pipeline: FramePipeline, recognizer: object
+    ) -> None:
+        self._db = db
+        self._pipeline = pipeline
+        self._recognizer = recognizer
+
+    async def readiness(self) -> Readiness:
+        reasons: list[str] = []
+        checks: dict[str, Any] = {
+            "spool_frames": self._pipeline.backlog.frames,
+            "spool_bytes": self._pipeline.backlog.bytes,
+        }
+        checks["database"] = await self._database(reasons)
+        checks["recognizer"] = self._breaker(reasons)
+        return Readiness(not reasons, checks, reasons)
+
+    async def _database(self, reasons: list[str]) -> str:
+        try:
+            await self._db.fetch_one("SELECT 1")
+        except Exception as exc:
+            logger.warning("Readiness: database check failed: %r", exc)
+            reasons.append("the database does not answer")
+            return "error"
+        return "ok"
+
+    def _breaker(self, reasons: list[str]) -> str:
+        state = getattr(self._recognizer, "state", "closed")
+        if state == "open":
+            why = getattr(self._recognizer, "opened_reason", None) or "failures"
+            reasons.append(f"the recognizer circuit is open: {why}")
+        return str(state)
