@@ -17,8 +17,10 @@ from __future__ import annotations
 import enum
 import re
 import struct
-from collections.abc import Generator, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
+
+import numpy as np
 
 from edge_agent.errors import ImageTooLarge, TruncatedImage, UndecodableImage
 from edge_agent.imaging.formats import ImageFormat, sniff_format
@@ -151,17 +153,17 @@ _LOSSLESS_SOF = frozenset({0xC3, 0xC7, 0xCB, 0xCF})
 _EXIF_PREFIX = b"Exif\x00\x00"
 _ADOBE_PREFIX = b"Adobe"
 _FILL_BYTES = re.compile(rb"\xff+")
-# In coded data: 0xFF bytes followed by neither a stuffed 0x00 nor more fill.
-_CODED_DATA_MARKER = re.compile(rb"\xff+([^\x00\xff])")
 
 
 @dataclass(frozen=True, slots=True)
 class _Segment:
-    """A marker and, for marker segments, the span of its parameters."""
+    """A marker and the span of its parameters (empty for EOI)."""
 
     marker: int
     start: int
     end: int
+    # For an SOS met walking through the scans: the restart markers in its data.
+    restarts: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,26 +211,35 @@ def _inspect_jpeg(data: bytes, limits: _Limits) -> ImageHeader:
     )
 
 
-def _jpeg_segments(data: bytes) -> Iterator[_Segment]:
-    """Walk the markers from SOI (T.81, B.1.1.2) to EOI, stepping over scan data.
+def _jpeg_segments(data: bytes, *, through_scans: bool = False) -> Iterator[_Segment]:
+    """Walk the markers from SOI (T.81, B.1.1.2), to the first SOS or to EOI.
 
-    Standalone markers (RSTn, TEM) have no parameters; any other marker is
-    followed by a two-byte length that counts itself. Restart markers met
-    inside a scan's coded data are yielded too, so their order can be checked.
+    A marker is followed by a two-byte length that counts itself, except the
+    standalone RSTn and TEM, which libjpeg skips between segments and so does
+    this walk. With ``through_scans`` the coded data after each SOS is
+    stepped over and the walk goes on to EOI.
     """
     position = 2
+    coded: _CodedData | None = None
     while True:
         marker, position = _read_marker(data, position)
-        if marker in (_EOI, _TEM) or _RST0 <= marker <= _RST7:
+        if marker == _EOI:
             yield _Segment(marker, position, position)
-            if marker == _EOI:
-                return
+            return
+        if marker == _TEM or _RST0 <= marker <= _RST7:
             continue
 
         start, position = _read_length(data, marker, position)
-        yield _Segment(marker, start, position)
-        if marker == _SOS:
-            position = yield from _skip_scan_data(data, position)
+        if marker != _SOS or not through_scans:
+            yield _Segment(marker, start, position)
+            if marker == _SOS:
+                return
+            continue
+
+        coded = coded or _CodedData(data)
+        restarts, after = coded.skip(position)
+        yield _Segment(marker, start, position, restarts)
+        position = after
 
 
 def _read_marker(data: bytes, position: int) -> tuple[int, int]:
@@ -276,19 +287,45 @@ def _read_length(data: bytes, marker: int, position: int) -> tuple[int, int]:
     return position + 2, end
 
 
-def _skip_scan_data(data: bytes, position: int) -> Generator[_Segment, None, int]:
-    """Step over entropy-coded data to the marker that ends it (T.81, B.1.1.5).
+class _CodedData:
+    """Where entropy-coded data ends, and its restart markers (T.81, B.1.1.5).
 
-    Inside coded data a 0xFF byte is followed by a stuffed 0x00 or is a
-    restart marker; any other marker ends the data. Returns its offset.
+    Inside coded data every 0xFF byte is followed by a stuffed 0x00, by more
+    0xFF fill, or is a marker: RSTn inside the data, any other at its end.
+    Those markers are found for the whole file at once with numpy, which
+    costs a small part of a decode where a byte-by-byte search would not.
     """
-    for match in _CODED_DATA_MARKER.finditer(data, position):
-        marker = match[1][0]
-        if not _RST0 <= marker <= _RST7:
-            return match.start()
-        yield _Segment(marker, match.end(), match.end())
 
-    raise TruncatedImage("the JPEG file ends inside a scan", format="jpeg")
+    def __init__(self, data: bytes) -> None:
+        samples = np.frombuffer(data, dtype=np.uint8)
+        prefixes = np.flatnonzero(samples[:-1] == 0xFF)
+        codes = samples[prefixes + 1]
+        kept = (codes != 0x00) & (codes != 0xFF)
+        self._offsets, self._codes = prefixes[kept], codes[kept]
+
+    def skip(self, position: int) -> tuple[int, int]:
+        """Count the restart markers from ``position``; give the ending marker's offset.
+
+        RSTm counts modulo 8 (T.81, Table B.1), from 0 in each scan as libjpeg
+        expects; a marker out of turn is refused.
+        """
+        first = int(np.searchsorted(self._offsets, position))
+        codes = self._codes[first:]
+        restart = (codes >= _RST0) & (codes <= _RST7)
+        if restart.all():
+            raise TruncatedImage("the JPEG file ends inside a scan", format="jpeg")
+
+        count = int(np.argmin(restart))
+        expected = _RST0 + np.arange(count) % 8
+        wrong = np.flatnonzero(codes[:count] != expected)
+        if wrong.size:
+            found, due = codes[wrong[0]] - _RST0, expected[wrong[0]] - _RST0
+            raise UndecodableImage(
+                f"a JPEG restart marker is out of turn (RST{found} where RST{due} "
+                "belongs)",
+                format="jpeg",
+            )
+        return count, int(self._offsets[first + count])
 
 
 def _read_frame(payload: bytes, earlier: _Frame | None) -> _Frame:
@@ -328,11 +365,12 @@ def _check_jpeg_end(data: bytes) -> None:
 def check_jpeg_scans(data: bytes, header: ImageHeader) -> None:
     """Raise :class:`UndecodableImage` unless every scan of the JPEG is present.
 
-    Walks every marker to EOI without reading the coded data: restart markers
-    must follow a restart interval and count 0 to 7 in turn, each scan must
-    name frame components, and together the scans must code every coefficient of every
-    component to full precision (T.81, G.1.1.1). A file cut short and closed
-    with an EOI, or a flipped bit that forms a marker, fails here.
+    Walks every marker to EOI without decoding the coded data: restart
+    markers must follow a restart interval and count 0 to 7 in turn, each
+    scan must name frame components, and together the scans must code every
+    coefficient of every component to full precision (T.81, G.1.1.1). A file
+    cut short and closed with an EOI, or a flipped bit that forms a marker,
+    fails here.
     """
     if header.format is not ImageFormat.JPEG:
         return
@@ -357,21 +395,18 @@ def _walk_scans(data: bytes) -> int:
     component_ids: tuple[int, ...] = ()
     lossless = False
     complete: set[tuple[int, int]] = set()
-    interval, next_restart = 0, 0
+    interval = 0
 
-    for segment in _jpeg_segments(data):
+    for segment in _jpeg_segments(data, through_scans=True):
         payload = data[segment.start : segment.end]
         if segment.marker in _SOF_MARKERS:
             component_ids = _read_frame(payload, None).component_ids
             lossless = segment.marker in _LOSSLESS_SOF
-        elif segment.marker == _SOS:
-            complete |= _scan_coverage(payload, component_ids, lossless)
-            next_restart = 0
         elif segment.marker == _DRI:
             interval = _read_interval(payload)
-        elif _RST0 <= segment.marker <= _RST7:
-            _check_restart(segment.marker, next_restart, interval)
-            next_restart = (next_restart + 1) % 8
+        elif segment.marker == _SOS:
+            _check_restarts(segment.restarts, interval)
+            complete |= _scan_coverage(payload, component_ids, lossless)
 
     return 64 * len(component_ids) - len(complete)
 
@@ -409,18 +444,11 @@ def _read_interval(payload: bytes) -> int:
     return int(interval)
 
 
-def _check_restart(marker: int, expected: int, interval: int) -> None:
-    # RSTm counts modulo 8 (T.81, Table B.1) from 0 in each scan, as libjpeg
-    # expects, and only a restart interval puts them there.
-    if not interval:
+def _check_restarts(restarts: int, interval: int) -> None:
+    # Only a restart interval (DRI) puts restart markers in the coded data.
+    if restarts and not interval:
         raise UndecodableImage(
-            "a JPEG restart marker appears with no restart interval", format="jpeg"
-        )
-    if marker - _RST0 != expected:
-        raise UndecodableImage(
-            f"a JPEG restart marker is out of order (RST{marker - _RST0} where "
-            f"RST{expected} belongs)",
-            format="jpeg",
+            "JPEG restart markers appear with no restart interval", format="jpeg"
         )
 
 

@@ -50,12 +50,11 @@ def prepare_image(data: bytes, settings: ImagingSettings) -> PreparedImage:
     header = inspect_image(
         data, max_pixels=settings.max_pixels, max_side=settings.max_side
     )
-    decoded = decode_inspected(
-        data, header, scale=decode_scale(header, settings.max_edge)
-    )
+    scale = decode_scale(header, settings.max_edge)
+    decoded = decode_inspected(data, header, scale=scale)
 
     pixels = _fit(decoded.pixels, settings.max_edge)
-    normalizations = decoded.conversions + _changes(header, decoded.scale, pixels)
+    normalizations = decoded.conversions + _changes(header, scale, pixels)
     height, width = pixels.shape[:2]
 
     measures = measure(_gray(pixels))
@@ -63,12 +62,7 @@ def prepare_image(data: bytes, settings: ImagingSettings) -> PreparedImage:
 
     content = _encode_jpeg(pixels, settings.jpeg_quality) if normalizations else data
     logger.debug(
-        "Image %dx%d prepared as %dx%d: %s",
-        header.width,
-        header.height,
-        width,
-        height,
-        ", ".join(normalizations) or "forwarded as sent",
+        "Image prepared as %dx%d: %s", width, height, ", ".join(normalizations)
     )
     return PreparedImage(
         header,
@@ -79,7 +73,7 @@ def prepare_image(data: bytes, settings: ImagingSettings) -> PreparedImage:
         brightness=measures.brightness,
         sharpness=measures.sharpness,
         normalizations=normalizations,
-        decode_scale=decoded.scale,
+        decode_scale=scale,
     )
 
 

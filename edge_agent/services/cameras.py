@@ -45,6 +45,9 @@ class CameraService:
         self._audit = audit
         self._clock = clock
         self._rotation_grace_s = rotation_grace_s
+        # Every frame names its camera; cameras are never changed or removed
+        # once registered, so a camera found once is kept.
+        self._known: dict[str, Camera] = {}
 
     async def register(
         self,
@@ -71,9 +74,10 @@ class CameraService:
         return RegisteredCamera(camera, await self.create_key(camera_id, actor))
 
     async def get(self, camera_id: str) -> Camera:
-        camera = await self._cameras.find(camera_id)
+        camera = self._known.get(camera_id) or await self._cameras.find(camera_id)
         if camera is None:
             raise NotFound(f"no camera with id {camera_id!r}", camera_id=camera_id)
+        self._known[camera_id] = camera
         return camera
 
     async def list_cameras(self) -> list[Camera]:

@@ -351,6 +351,10 @@ BROKEN_SCANS = [
         id="restart-markers-out-of-order",
     ),
     pytest.param(
+        lambda: corpus.without_segment(corpus.face_jpeg(restarts=4), 0xDD),
+        id="restart-markers-without-interval",
+    ),
+    pytest.param(
         lambda: corpus.flipped_stuffed_byte(corpus.face_jpeg()),
         id="bit-flip-in-stuffed-byte",
     ),

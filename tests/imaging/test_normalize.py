@@ -315,6 +315,11 @@ CORPUS = [
         lambda: corpus.with_restarts_swapped(corpus.face_jpeg(restarts=4)),
         Refused(UndecodableImage),
     ),
+    _case(
+        "jpeg-restart-markers-without-interval",
+        lambda: corpus.without_segment(corpus.face_jpeg(restarts=4), 0xDD),
+        Refused(UndecodableImage),
+    ),
     # Known limits, kept here so a change in them shows. libjpeg itself does
     # not notice this flip (it changes one coefficient):
     _case(

@@ -1,9 +1,12 @@
-"""Storage client: one SQLite connection in WAL mode, serialized behind a lock.
+"""Storage client: SQLite in WAL mode, one writer connection and one reader.
 
 SQLite allows one writer at a time, and a connection that two coroutines use
-at once would interleave their transactions, so every statement runs under one
-``asyncio.Lock``. ``synchronous=FULL`` makes each committed transaction survive
-power loss, which is the promise an acknowledged frame relies on.
+at once would interleave their transactions, so every write transaction runs
+under one ``asyncio.Lock`` on the writer connection. Reads go to a second,
+query-only connection: in WAL mode a reader sees the last commit and never
+waits for the writer, so a long batch commit does not stall the lookups of
+arriving requests. ``synchronous=FULL`` makes each committed transaction
+survive power loss, which is the promise an acknowledged frame relies on.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ class Database:
         self.path = path
         self._busy_timeout_ms = busy_timeout_ms
         self._conn: aiosqlite.Connection | None = None
+        self._reader: aiosqlite.Connection | None = None
         self._lock = asyncio.Lock()
 
     async def open(self) -> list[int]:
@@ -50,13 +54,18 @@ class Database:
         await self._set_pragmas(self._conn)
 
         applied = await apply_migrations(self._conn)
+        self._reader = await aiosqlite.connect(self.path, isolation_level=None)
+        self._reader.row_factory = sqlite3.Row
+        await self._set_pragmas(self._reader)
+        await self._reader.execute("PRAGMA query_only = ON")
         logger.info("Database %s open, migrations applied: %s", self.path, applied)
         return applied
 
     async def close(self) -> None:
-        if self._conn is not None:
-            await self._conn.close()
-            self._conn = None
+        for conn in (self._reader, self._conn):
+            if conn is not None:
+                await conn.close()
+        self._reader = self._conn = None
 
     async def _set_pragmas(self, conn: aiosqlite.Connection) -> None:
         await conn.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout_ms)}")
@@ -86,13 +95,18 @@ class Database:
             await conn.commit()
 
     async def fetch_all(self, sql: str, params: Params = ()) -> list[sqlite3.Row]:
-        async with self._lock, self.connection.execute(sql, params) as cursor:
-            return list(await cursor.fetchall())
+        """Rows of a read, as of the last commit."""
+        rows = await self._read_connection().execute_fetchall(sql, params)
+        return list(rows)
 
     async def fetch_one(self, sql: str, params: Params = ()) -> sqlite3.Row | None:
-        async with self._lock, self.connection.execute(sql, params) as cursor:
-            row: sqlite3.Row | None = await cursor.fetchone()
-            return row
+        rows = await self.fetch_all(sql, params)
+        return rows[0] if rows else None
+
+    def _read_connection(self) -> aiosqlite.Connection:
+        if self._reader is None:
+            raise StorageError("the database is not open")
+        return self._reader
 
     async def execute_many(self, sql: str, rows: Iterable[Params]) -> None:
         async with self.transaction() as conn:
