@@ -41,6 +41,8 @@ from edge_agent.services.streams import (
 
 routes = web.RouteTableDef()
 
+VIDEO_TYPES = ("video/mp4", "video/x-msvideo", "video/x-matroska", "video/webm")
+
 # A clip is decided while its sender waits, frame after frame; these bound
 # how long that can take and how much of it is held in memory.
 CLIP_MAX_DURATION_S = 60.0
@@ -149,6 +151,7 @@ async def remove_stream(request: web.Request) -> web.Response:
     permission=Permission.FRAMES_PUSH,
     query=VideoQuery,
     image_body=True,
+    media_types=VIDEO_TYPES,
     max_body_bytes=None,
 )
 async def push_video(request: web.Request) -> web.Response:

@@ -16,7 +16,6 @@ from edge_agent.gateway.problem_details import PROBLEM_CONTENT_TYPE
 from edge_agent.gateway.routing import EndpointSpec, spec_of
 
 _REF = "#/components/schemas/{model}"
-_IMAGE_TYPES = ("image/jpeg", "image/png", "image/webp")
 _PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
 _PROBLEM_SCHEMA = {
     "type": "object",
@@ -98,7 +97,9 @@ def _query_parameters(
 def _request_body(spec: EndpointSpec, schemas: dict[str, Any]) -> dict[str, Any] | None:
     if spec.image_body:
         binary = {"type": "string", "contentMediaType": "application/octet-stream"}
-        content: dict[str, Any] = {kind: {"schema": binary} for kind in _IMAGE_TYPES}
+        content: dict[str, Any] = {
+            kind: {"schema": binary} for kind in spec.media_types
+        }
         content["multipart/form-data"] = {
             "schema": {"type": "object", "properties": {"file": binary}}
         }

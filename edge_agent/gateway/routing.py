@@ -23,6 +23,7 @@ _SPEC_ATTRIBUTE = "__edge_endpoint__"
 
 # Bodies of JSON routes are small; image routes say how large theirs may be.
 DEFAULT_MAX_BODY_BYTES = 64 * 1024
+IMAGE_TYPES = ("image/jpeg", "image/png", "image/webp")
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +38,8 @@ class EndpointSpec:
     # A public route that checks credentials itself (login): its failures
     # count against the caller's address like a bad key does.
     login: bool = False
+    # The raw body types an upload route takes (besides multipart ``file``).
+    media_types: tuple[str, ...] = IMAGE_TYPES
 
     @property
     def public(self) -> bool:
@@ -53,13 +56,22 @@ def endpoint(
     max_body_bytes: int | None = DEFAULT_MAX_BODY_BYTES,
     responses: tuple[int, ...] = (200,),
     login: bool = False,
+    media_types: tuple[str, ...] = IMAGE_TYPES,
 ) -> Callable[[HandlerT], HandlerT]:
     """Declare a route's contract. ``permission=None`` makes it public.
 
     ``max_body_bytes=None`` means the application-wide limit (image routes).
     """
     spec = EndpointSpec(
-        summary, permission, body, query, image_body, max_body_bytes, responses, login
+        summary,
+        permission,
+        body,
+        query,
+        image_body,
+        max_body_bytes,
+        responses,
+        login,
+        media_types,
     )
 
     def mark(handler: HandlerT) -> HandlerT:

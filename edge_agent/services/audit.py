@@ -97,6 +97,8 @@ class AuditAction:
     PERSON_CREATED: Final = "person.created"
     FACE_ENROLLED: Final = "face.enrolled"
     CAMERA_REGISTERED: Final = "camera.registered"
+    STREAM_REGISTERED: Final = "stream.registered"
+    STREAM_REMOVED: Final = "stream.removed"
     ACCESS_DENIED: Final = "request.forbidden"
     ATTENDANCE_CORRECTED: Final = "attendance.corrected"
     SETTINGS_CHANGED: Final = "settings.changed"

@@ -36,7 +36,7 @@ from edge_agent.imaging.video import (
     sample_frames,
 )
 from edge_agent.models import Principal, PrincipalKind, Role
-from edge_agent.services.audit import AuditService
+from edge_agent.services.audit import AuditAction, AuditService
 from edge_agent.services.cameras import CameraService
 from edge_agent.services.ingestion import FrameUpload
 
@@ -44,8 +44,6 @@ __all__ = [
     "MAX_SAMPLE_EVERY_S",
     "MIN_SAMPLE_EVERY_S",
     "SOURCE_SCHEMES",
-    "STREAM_REGISTERED",
-    "STREAM_REMOVED",
     "Stream",
     "StreamService",
     "StreamState",
@@ -62,8 +60,6 @@ MIN_SAMPLE_EVERY_S = 0.1
 MAX_SAMPLE_EVERY_S = 60.0
 _MAX_URL_LENGTH = 2048
 
-STREAM_REGISTERED = "stream.registered"
-STREAM_REMOVED = "stream.removed"
 
 # Sampled frames waiting for the loop; more are dropped (see _Handoff).
 _WAITING_FRAMES = 2
@@ -164,7 +160,7 @@ class StreamService:
         await self._repository.add(stream)
         await self._record(
             actor,
-            STREAM_REGISTERED,
+            AuditAction.STREAM_REGISTERED,
             stream,
             {"url": display_url(url), "sample_every_s": sample_every_s},
         )
@@ -199,7 +195,7 @@ class StreamService:
                 logger.error("Reader of stream %s ended with %r", stream_id, error)
 
         await self._repository.delete(stream_id)
-        await self._record(actor, STREAM_REMOVED, stream, {})
+        await self._record(actor, AuditAction.STREAM_REMOVED, stream, {})
         logger.info("Removed stream %s of camera %s", stream_id, stream.camera_id)
 
     async def start(self) -> None:
