@@ -19,7 +19,7 @@ from edge_agent.api.keys import SERVICES
 from edge_agent.errors import RateLimited, Unauthenticated
 from edge_agent.gateway.context import PRINCIPAL
 from edge_agent.gateway.rate_limit import FailedAuthLimiter
-from edge_agent.gateway.routing import EndpointSpec, spec_of
+from edge_agent.gateway.routing import route_spec
 from edge_agent.models import Principal
 
 logger = logging.getLogger(__name__)
@@ -30,7 +30,7 @@ def authentication_middleware(failures: FailedAuthLimiter) -> Middleware:
     async def authenticate(
         request: web.Request, handler: Handler
     ) -> web.StreamResponse:
-        spec = _spec(request)
+        spec = route_spec(request)
         if spec is None or (spec.public and not spec.login):
             return await handler(request)
 
@@ -51,13 +51,6 @@ def authentication_middleware(failures: FailedAuthLimiter) -> Middleware:
             raise
 
     return authenticate
-
-
-def _spec(request: web.Request) -> EndpointSpec | None:
-    # Unmatched routes (404, 405) go on to produce their own error.
-    if request.match_info.http_exception is not None:
-        return None
-    return spec_of(request.match_info.handler)
 
 
 def _refuse_if_blocked(failures: FailedAuthLimiter, address: str | None) -> None:

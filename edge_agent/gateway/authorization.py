@@ -9,7 +9,7 @@ from edge_agent.api.keys import SERVICES
 from edge_agent.errors import Forbidden
 from edge_agent.gateway.context import PRINCIPAL
 from edge_agent.gateway.rbac import allows
-from edge_agent.gateway.routing import spec_of
+from edge_agent.gateway.routing import route_spec
 from edge_agent.services.audit import AuditAction
 
 
@@ -17,9 +17,7 @@ from edge_agent.services.audit import AuditAction
 async def authorization_middleware(
     request: web.Request, handler: Handler
 ) -> web.StreamResponse:
-    spec = None
-    if request.match_info.http_exception is None:
-        spec = spec_of(request.match_info.handler)
+    spec = route_spec(request)
     if spec is None or spec.permission is None:
         return await handler(request)
 

@@ -10,16 +10,14 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from edge_agent.errors import PayloadTooLarge
-from edge_agent.gateway.routing import spec_of
+from edge_agent.gateway.routing import route_spec
 
 
 @web.middleware
 async def body_limit_middleware(
     request: web.Request, handler: Handler
 ) -> web.StreamResponse:
-    spec = None
-    if request.match_info.http_exception is None:
-        spec = spec_of(request.match_info.handler)
+    spec = route_spec(request)
     limit = request.client_max_size
     if spec is not None and spec.max_body_bytes is not None:
         limit = min(limit, spec.max_body_bytes)

@@ -86,6 +86,14 @@ def spec_of(handler: object) -> EndpointSpec | None:
     return spec if isinstance(spec, EndpointSpec) else None
 
 
+def route_spec(request: web.Request) -> EndpointSpec | None:
+    """The spec of the route a request matched; None when none matched (404,
+    405), so that those requests go on to produce their own error."""
+    if request.match_info.http_exception is not None:
+        return None
+    return spec_of(request.match_info.handler)
+
+
 def check_every_route_declared(app: web.Application) -> None:
     """Refuse to start an app with a route that has no :func:`endpoint`."""
     for route in app.router.routes():

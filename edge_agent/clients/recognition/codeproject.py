@@ -52,6 +52,7 @@ from edge_agent.clients.recognition.base import (
     SubjectExample,
     failure_for_status,
 )
+from edge_agent.clients.recognition.http import PooledSession
 from edge_agent.errors import NoFaceFound
 from edge_agent.models import Box, Candidate, RecognizedFace
 
@@ -77,25 +78,20 @@ class CodeProjectClient:
         pool_size: int = 8,
     ) -> None:
         self._base = f"{base_url.rstrip('/')}/v1/vision/face"
-        self._headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-        self._timeout = aiohttp.ClientTimeout(
-            total=timeout_s, sock_connect=connect_timeout_s
-        )
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self._min_confidence = min_confidence
-        self._pool_size = pool_size
-        self._session: aiohttp.ClientSession | None = None
+        self._http = PooledSession(
+            headers,
+            timeout_s=timeout_s,
+            connect_timeout_s=connect_timeout_s,
+            pool_size=pool_size,
+        )
 
     async def open(self) -> None:
-        if self._session is None:
-            connector = aiohttp.TCPConnector(limit=self._pool_size)
-            self._session = aiohttp.ClientSession(
-                headers=self._headers, timeout=self._timeout, connector=connector
-            )
+        await self._http.open()
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        await self._http.close()
 
     async def recognize(self, image: bytes) -> list[RecognizedFace]:
         form = _form(min_confidence=str(self._min_confidence))
@@ -187,7 +183,7 @@ class CodeProjectClient:
         return RecognizedFace(box=box, candidates=candidates)
 
     async def _call(self, path: str, form: aiohttp.FormData | None) -> dict[str, Any]:
-        session = self._client()
+        session = self._http.client
 
         try:
             async with session.post(self._base + path, data=form) as response:
@@ -198,13 +194,6 @@ class CodeProjectClient:
             ) from exc
 
         return _check(response.status, body, path or "/")
-
-    def _client(self) -> aiohttp.ClientSession:
-        if self._session is None:
-            raise RecognizerCallFailed(
-                "the recognizer client is not open", transient=False
-            )
-        return self._session
 
 
 def _form(**fields: str) -> aiohttp.FormData:

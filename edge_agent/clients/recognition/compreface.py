@@ -27,6 +27,7 @@ from edge_agent.clients.recognition.base import (
     failure_for_status,
     merge_candidates,
 )
+from edge_agent.clients.recognition.http import PooledSession
 from edge_agent.errors import NoFaceFound
 from edge_agent.models import Box, Candidate, RecognizedFace
 
@@ -52,27 +53,22 @@ class CompreFaceClient:
         pool_size: int = 8,
     ) -> None:
         self._base = f"{base_url.rstrip('/')}/api/v1/recognition"
-        self._headers = {"x-api-key": api_key}
-        self._timeout = aiohttp.ClientTimeout(
-            total=timeout_s, sock_connect=connect_timeout_s
-        )
+        headers = {"x-api-key": api_key}
         self._det_prob = det_prob_threshold
         self._prediction_count = prediction_count
         self._page_size = page_size
-        self._pool_size = pool_size
-        self._session: aiohttp.ClientSession | None = None
+        self._http = PooledSession(
+            headers,
+            timeout_s=timeout_s,
+            connect_timeout_s=connect_timeout_s,
+            pool_size=pool_size,
+        )
 
     async def open(self) -> None:
-        if self._session is None:
-            connector = aiohttp.TCPConnector(limit=self._pool_size)
-            self._session = aiohttp.ClientSession(
-                headers=self._headers, timeout=self._timeout, connector=connector
-            )
+        await self._http.open()
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        await self._http.close()
 
     async def recognize(self, image: bytes) -> list[RecognizedFace]:
         params = {
@@ -127,7 +123,7 @@ class CompreFaceClient:
         missing_ok: bool = False,
     ) -> dict[str, Any]:
         data = _form(image) if image is not None else None
-        session = self._client()
+        session = self._http.client
 
         try:
             async with session.request(
@@ -140,13 +136,6 @@ class CompreFaceClient:
             ) from exc
 
         return _check(response.status, body, path, missing_ok)
-
-    def _client(self) -> aiohttp.ClientSession:
-        if self._session is None:
-            raise RecognizerCallFailed(
-                "the recognizer client is not open", transient=False
-            )
-        return self._session
 
 
 def _form(image: bytes) -> aiohttp.FormData:
