@@ -21,15 +21,13 @@ from edge_agent.api import setup_routes
 from edge_agent.api.keys import METRICS, SERVICES, SETTINGS
 from edge_agent.clients.recognition.factory import build_recognizer
 from edge_agent.clients.recognition.resilient import ResilientRecognizer
+from edge_agent.clients.storage.attendance import AttendanceRepository
 from edge_agent.clients.storage.audit import AuditRepository
+from edge_agent.clients.storage.cameras import CameraRepository
 from edge_agent.clients.storage.database import Database
 from edge_agent.clients.storage.face_images import FaceImageStore
 from edge_agent.clients.storage.frames import FrameRepository
-from edge_agent.clients.storage.repositories import (
-    AttendanceRepository,
-    CameraRepository,
-    PeopleRepository,
-)
+from edge_agent.clients.storage.people import PeopleRepository
 from edge_agent.clients.storage.security import (
     AccountRepository,
     CameraKeyRepository,

@@ -7,13 +7,13 @@ import logging
 from dataclasses import dataclass, field
 from datetime import date
 
-from edge_agent.clients.storage.repositories import (
+from edge_agent.clients.storage.attendance import (
     AttendanceQuery,
     AttendanceRepository,
     FrameDecisionsToStore,
     NewDecision,
-    PeopleRepository,
 )
+from edge_agent.clients.storage.people import PeopleRepository
 from edge_agent.clock import Clock
 from edge_agent.models import (
     AttendanceRow,

@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from datetime import timedelta
 
-from edge_agent.clients.storage.repositories import CameraRepository
+from edge_agent.clients.storage.cameras import CameraRepository
 from edge_agent.clients.storage.security import CameraKeyRepository
 from edge_agent.clock import Clock
 from edge_agent.errors import InvalidInput, NotFound

@@ -13,7 +13,7 @@ import uuid
 
 from edge_agent.clients.recognition.base import Recognizer
 from edge_agent.clients.storage.face_images import FaceImageStore
-from edge_agent.clients.storage.repositories import PeopleRepository
+from edge_agent.clients.storage.people import PeopleRepository
 from edge_agent.clock import Clock
 from edge_agent.errors import InvalidInput, NotFound
 from edge_agent.imaging.pool import DecodePool

@@ -12,13 +12,11 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from edge_agent.clients.storage.attendance import AttendanceRepository
+from edge_agent.clients.storage.cameras import CameraRepository
 from edge_agent.clients.storage.database import Database
 from edge_agent.clients.storage.frames import FrameRecord, FrameRepository
-from edge_agent.clients.storage.repositories import (
-    AttendanceRepository,
-    CameraRepository,
-    PeopleRepository,
-)
+from edge_agent.clients.storage.people import PeopleRepository
 from edge_agent.models import (
     Box,
     Camera,

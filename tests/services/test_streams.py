@@ -22,8 +22,8 @@ import pytest
 from aiohttp import web
 
 from edge_agent.clients.storage.audit import AuditRepository
+from edge_agent.clients.storage.cameras import CameraRepository
 from edge_agent.clients.storage.database import Database
-from edge_agent.clients.storage.repositories import CameraRepository
 from edge_agent.clients.storage.security import CameraKeyRepository
 from edge_agent.clients.storage.streams import StreamRepository
 from edge_agent.clock import SystemClock

@@ -1,8 +1,8 @@
-"""Storage client: the SQL for people, faces, cameras, decisions and attendance.
+"""Storage client: recognition decisions and the attendance marks they make.
 
 Each public method is one unit of work; the ones that write do so in a single
-transaction. Rows become the records of :mod:`edge_agent.models` here and
-nowhere else, and SQLite's constraint errors become domain errors.
+transaction, so a frame's decisions, its marks and its leaving the queue are
+committed together or not at all.
 """
 
 from __future__ import annotations
@@ -15,32 +15,8 @@ import aiosqlite
 
 from edge_agent.clients.storage.database import Database
 from edge_agent.clock import from_text, to_text
-from edge_agent.errors import Conflict, NotFound
-from edge_agent.models import (
-    AttendanceRow,
-    Camera,
-    Decision,
-    Direction,
-    FaceExample,
-    Mark,
-    MarkKind,
-    Outcome,
-    Person,
-    PersonStatus,
-)
+from edge_agent.models import AttendanceRow, Decision, Mark, MarkKind, Outcome
 
-_INSERT_PERSON = """
-INSERT INTO people (id, employee_no, name, department, status, created_at)
-VALUES (?, ?, ?, ?, ?, ?)
-"""
-_SELECT_PERSON = "SELECT * FROM people"
-_INSERT_FACE = """
-INSERT INTO face_examples (id, person_id, image_sha256, enrolled_at)
-VALUES (?, ?, ?, ?)
-"""
-_INSERT_CAMERA = """
-INSERT INTO cameras (id, name, direction, created_at) VALUES (?, ?, ?, ?)
-"""
 _INSERT_DECISION = """
 INSERT INTO decisions (frame_id, camera_id, outcome, reason, person_id, subject,
                        similarity, captured_at, decided_at)
@@ -66,86 +42,6 @@ WHERE d.frame_id = ?
 _LAST_MARK = """
 SELECT * FROM attendance WHERE person_id = ? ORDER BY marked_at DESC, id DESC LIMIT 1
 """
-
-
-class PeopleRepository:
-    def __init__(self, db: Database) -> None:
-        self._db = db
-
-    async def add(self, person: Person) -> None:
-        row = (
-            person.id,
-            person.employee_no,
-            person.name,
-            person.department,
-            person.status.value,
-            to_text(person.created_at),
-        )
-        try:
-            async with self._db.transaction() as conn:
-                await conn.execute(_INSERT_PERSON, row)
-        except sqlite3.IntegrityError as exc:
-            raise Conflict(
-                f"employee number {person.employee_no!r} is already taken"
-            ) from exc
-
-    async def get(self, person_id: str) -> Person:
-        row = await self._db.fetch_one(f"{_SELECT_PERSON} WHERE id = ?", (person_id,))
-        if row is None:
-            raise NotFound(f"no person with id {person_id!r}")
-        return _person(row)
-
-    async def find(self, person_id: str) -> Person | None:
-        row = await self._db.fetch_one(f"{_SELECT_PERSON} WHERE id = ?", (person_id,))
-        return None if row is None else _person(row)
-
-    async def get_by_employee_no(self, employee_no: str) -> Person:
-        sql = f"{_SELECT_PERSON} WHERE employee_no = ?"
-        row = await self._db.fetch_one(sql, (employee_no,))
-        if row is None:
-            raise NotFound(f"no person with employee number {employee_no!r}")
-        return _person(row)
-
-    async def all(self) -> list[Person]:
-        rows = await self._db.fetch_all(f"{_SELECT_PERSON} ORDER BY employee_no")
-        return [_person(row) for row in rows]
-
-    async def add_face(self, face: FaceExample) -> None:
-        row = (face.id, face.person_id, face.image_sha256, to_text(face.enrolled_at))
-        async with self._db.transaction() as conn:
-            await conn.execute(_INSERT_FACE, row)
-
-    async def list_faces(self, person_id: str) -> list[FaceExample]:
-        sql = "SELECT * FROM face_examples WHERE person_id = ? ORDER BY enrolled_at"
-        rows = await self._db.fetch_all(sql, (person_id,))
-        return [_face(row) for row in rows]
-
-
-class CameraRepository:
-    def __init__(self, db: Database) -> None:
-        self._db = db
-
-    async def add(self, camera: Camera) -> None:
-        row = (
-            camera.id,
-            camera.name,
-            camera.direction.value,
-            to_text(camera.created_at),
-        )
-        try:
-            async with self._db.transaction() as conn:
-                await conn.execute(_INSERT_CAMERA, row)
-        except sqlite3.IntegrityError as exc:
-            raise Conflict(f"camera {camera.id!r} already exists") from exc
-
-    async def find(self, camera_id: str) -> Camera | None:
-        sql = "SELECT * FROM cameras WHERE id = ?"
-        row = await self._db.fetch_one(sql, (camera_id,))
-        return None if row is None else _camera(row)
-
-    async def all(self) -> list[Camera]:
-        rows = await self._db.fetch_all("SELECT * FROM cameras ORDER BY id")
-        return [_camera(row) for row in rows]
 
 
 @dataclass(frozen=True, slots=True)
@@ -315,35 +211,6 @@ def _rowid(cursor: aiosqlite.Cursor) -> int:
     if cursor.lastrowid is None:
         raise RuntimeError("SQLite returned no row id for an insert")
     return cursor.lastrowid
-
-
-def _person(row: sqlite3.Row) -> Person:
-    return Person(
-        id=row["id"],
-        employee_no=row["employee_no"],
-        name=row["name"],
-        department=row["department"],
-        status=PersonStatus(row["status"]),
-        created_at=from_text(row["created_at"]),
-    )
-
-
-def _face(row: sqlite3.Row) -> FaceExample:
-    return FaceExample(
-        id=row["id"],
-        person_id=row["person_id"],
-        image_sha256=row["image_sha256"],
-        enrolled_at=from_text(row["enrolled_at"]),
-    )
-
-
-def _camera(row: sqlite3.Row) -> Camera:
-    return Camera(
-        id=row["id"],
-        name=row["name"],
-        direction=Direction(row["direction"]),
-        created_at=from_text(row["created_at"]),
-    )
 
 
 def _mark(row: sqlite3.Row) -> Mark:
