@@ -12,8 +12,6 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
-from datetime import timedelta
-from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
@@ -24,15 +22,18 @@ from edge_agent.clients.recognition.resilient import ResilientRecognizer
 from edge_agent.clients.storage.attendance import AttendanceRepository
 from edge_agent.clients.storage.audit import AuditRepository
 from edge_agent.clients.storage.cameras import CameraRepository
+from edge_agent.clients.storage.corrections import CorrectionRepository
 from edge_agent.clients.storage.database import Database
 from edge_agent.clients.storage.face_images import FaceImageStore
 from edge_agent.clients.storage.frames import FrameRepository
 from edge_agent.clients.storage.people import PeopleRepository
+from edge_agent.clients.storage.reviews import ReviewRepository
 from edge_agent.clients.storage.security import (
     AccountRepository,
     CameraKeyRepository,
     RevocationRepository,
 )
+from edge_agent.clients.storage.shifts import ShiftRepository
 from edge_agent.clients.storage.spool import SpoolFolder
 from edge_agent.clients.storage.streams import StreamRepository
 from edge_agent.clock import Clock, SystemClock
@@ -47,10 +48,13 @@ from edge_agent.services.attendance import AttendanceService
 from edge_agent.services.audit import AuditService
 from edge_agent.services.auth import AuthService
 from edge_agent.services.cameras import CameraService
+from edge_agent.services.corrections import CorrectionService
 from edge_agent.services.health import HealthService
 from edge_agent.services.ingestion import IngestionService
 from edge_agent.services.pipeline import FramePipeline
-from edge_agent.services.rules import AttendancePolicy
+from edge_agent.services.reviews import ReviewService
+from edge_agent.services.rules import AttendancePolicy, policy_from_settings
+from edge_agent.services.shifts import ShiftService
 from edge_agent.services.streams import StreamService
 from edge_agent.services.users import UserService
 
@@ -106,12 +110,7 @@ async def open_services(
 
 
 def _policy(settings: Settings) -> AttendancePolicy:
-    rules = settings.attendance
-    return AttendancePolicy(
-        match_threshold=rules.match_threshold,
-        duplicate_window=timedelta(seconds=rules.duplicate_window_s),
-        timezone=ZoneInfo(rules.timezone),
-    )
+    return policy_from_settings(settings.attendance)
 
 
 def _token_codec(settings: Settings) -> TokenCodec:
@@ -133,11 +132,14 @@ def _wire(settings: Settings, clients: _Clients) -> tuple[Services, FramePipelin
     people = PeopleRepository(db)
     keys = CameraKeyRepository(db)
     audit = AuditService(AuditRepository(db), clock)
+    camera_repository = CameraRepository(db)
     cameras = CameraService(
-        CameraRepository(db), keys, audit, clock, settings.auth.key_rotation_grace_s
+        camera_repository, keys, audit, clock, settings.auth.key_rotation_grace_s
     )
+    policy = _policy(settings)
+    shift_repository = ShiftRepository(db)
     attendance = AttendanceService(
-        AttendanceRepository(db), people, _policy(settings), clock
+        AttendanceRepository(db), people, policy, clock, shifts=shift_repository
     )
     auth = AuthService(
         AccountRepository(db),
@@ -183,6 +185,8 @@ def _wire(settings: Settings, clients: _Clients) -> tuple[Services, FramePipelin
             decoder,
             audit,
             clock,
+            imaging=settings.imaging,
+            min_face_px=settings.enrollment.min_face_px,
         ),
         cameras=cameras,
         attendance=attendance,
@@ -191,6 +195,13 @@ def _wire(settings: Settings, clients: _Clients) -> tuple[Services, FramePipelin
         audit=audit,
         health=HealthService(db, pipeline, recognizer),
         streams=streams,
+        shifts=ShiftService(shift_repository, people, audit, clock, policy.timezone),
+        reviews=ReviewService(
+            ReviewRepository(db), attendance, camera_repository, audit, clock
+        ),
+        corrections=CorrectionService(
+            CorrectionRepository(db), attendance, camera_repository, audit, clock
+        ),
     )
     return services, pipeline
 

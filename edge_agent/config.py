@@ -22,6 +22,7 @@ from pydantic import (
     SecretStr,
     ValidationError,
     field_validator,
+    model_validator,
 )
 from pydantic_settings import (
     BaseSettings,
@@ -128,10 +129,27 @@ class SpoolSettings(_Section):
     clock_skew_tolerance_s: float = Field(default=120.0, gt=0)
 
 
+class CameraRules(_Section):
+    """One camera's replacements for the attendance rules; unset ones inherit."""
+
+    match_threshold: float | None = Field(default=None, ge=0, le=1)
+    unknown_threshold: float | None = Field(default=None, ge=0, le=1)
+    margin: float | None = Field(default=None, ge=0, le=1)
+    confirm_frames: int | None = Field(default=None, ge=1, le=100)
+    confirm_window_frames: int | None = Field(default=None, ge=1, le=100)
+    confirm_window_s: float | None = Field(default=None, gt=0, le=3600)
+
+
 class AttendanceSettings(_Section):
     match_threshold: float = Field(default=0.85, ge=0, le=1)
+    unknown_threshold: float = Field(default=0.70, ge=0, le=1)
+    margin: float = Field(default=0.05, ge=0, le=1)
     duplicate_window_s: float = Field(default=300.0, ge=0)
+    confirm_frames: int = Field(default=1, ge=1, le=100)
+    confirm_window_frames: int = Field(default=1, ge=1, le=100)
+    confirm_window_s: float = Field(default=10.0, gt=0, le=3600)
     timezone: str = "UTC"
+    cameras: dict[str, CameraRules] = Field(default_factory=dict)
 
     @field_validator("timezone")
     @classmethod
@@ -141,6 +159,32 @@ class AttendanceSettings(_Section):
         except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
             raise ValueError(f"unknown time zone {value!r}") from exc
         return value
+
+    @model_validator(mode="after")
+    def _check_rules(self) -> AttendanceSettings:
+        """Each camera's rules, once merged with the defaults, must make sense."""
+        for camera_id, rules in {"": CameraRules(), **self.cameras}.items():
+            where = f"cameras.{camera_id}." if camera_id else ""
+            match = _pick(rules.match_threshold, self.match_threshold)
+            unknown = _pick(rules.unknown_threshold, self.unknown_threshold)
+            if unknown > match:
+                raise ValueError(
+                    f"{where}unknown_threshold {unknown} is above "
+                    f"{where}match_threshold {match}"
+                )
+            frames = _pick(rules.confirm_frames, self.confirm_frames)
+            window = _pick(rules.confirm_window_frames, self.confirm_window_frames)
+            if frames > window:
+                raise ValueError(
+                    f"{where}confirm_frames {frames} is more than "
+                    f"{where}confirm_window_frames {window}"
+                )
+        return self
+
+
+def _pick(override: float | None, default: float) -> float:
+    """A camera's own value when it has one, else the site-wide default."""
+    return default if override is None else override
 
 
 class AuthSettings(_Section):
@@ -177,6 +221,12 @@ class RateLimitSettings(_Section):
     max_buckets: int = Field(default=10_000, ge=100)
 
 
+class EnrollmentSettings(_Section):
+    # Shorter side, in pixels of the normalized image (longer edge at most
+    # imaging.max_edge), under which an enrollment face is refused.
+    min_face_px: int = Field(default=60, ge=1)
+
+
 class LoggingSettings(_Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     format: Literal["auto", "json", "text"] = "auto"
@@ -201,6 +251,7 @@ class Settings(BaseSettings):
     attendance: AttendanceSettings = Field(default_factory=AttendanceSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
     rate_limit: RateLimitSettings = Field(default_factory=RateLimitSettings)
+    enrollment: EnrollmentSettings = Field(default_factory=EnrollmentSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
 
     @classmethod

@@ -71,14 +71,26 @@ faults and counters.  These routes need the API key too, and they exist so
 that tests can make the server fail transiently or be slow; they are not
 part of either API.
 
-How faces are compared: the image is decoded with OpenCV; where OpenCV still
-ships the Haar frontal face cascade (it moved out of the main package in
-OpenCV 5) each detected face is one result, otherwise the whole frame is one
-face.  A near-uniform crop is "no face".  The descriptor is the crop in
+How faces are compared: the image is decoded with OpenCV and split into
+content regions (below); where OpenCV still ships the Haar frontal face
+cascade (it moved out of the main package in OpenCV 5) each face it detects
+in a region is one result, otherwise the whole region is one face.  A
+near-uniform crop is "no face".  The descriptor is the crop in
 grayscale, shrunk to 24x24, minus its mean, L2-normalised; similarity is the
 cosine, clipped to [0, 1].  Like CompreFace, ``prediction_count`` ranks
 examples, so a subject with several examples can be proposed more than
 once; the CodeProject route names the subject of the best example.
+
+Test aid - several faces, and small ones, without a detector.  A column whose
+grey level is the same from top to bottom (standard deviation under
+``FLAT_MAX_STD``) is flat; a band of at least ``GUTTER_MIN_PX`` flat columns
+separates two regions, and each region is trimmed of flat rows above and
+below.  So pictures placed side by side with a one-grey gutter between them
+are one face each, and a small picture on a one-grey canvas is a face of its
+own small size, which lets tests of enrollment refuse images with two faces
+or a face too small.  A camera picture, noisy everywhere, is one region: the
+whole frame, as before; so is a frame whose every column is flat (a
+left-to-right gradient), which is then judged as a whole.
 
 Start it with::
 
@@ -114,10 +126,18 @@ from numpy.typing import NDArray
 LOGGER = logging.getLogger(__name__)
 
 Descriptor = NDArray[np.float32]
+# x_min, y_min, x_max, y_max; end-exclusive.
+Box = tuple[int, int, int, int]
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 DESCRIPTOR_SIDE = 24
 MIN_CONTRAST = 4.0
+# Flat bands at least this wide separate faces (a test aid, see above). A
+# column is flat when its grey levels vary less than FLAT_MAX_STD: a band
+# painted in one grey, as test pictures are composed; camera noise keeps real
+# pictures well above it.
+GUTTER_MIN_PX = 8
+FLAT_MAX_STD = 1.0
 MAX_IMAGE_BYTES = 5 * 1024 * 1024
 API_PREFIX = "/api/v1/recognition"
 FACE_PREFIX = "/v1/vision/face"
@@ -268,25 +288,62 @@ class FaceAnalyzer:
             raise NoFaceFoundError("No face is found in the given image")
         return sorted(faces, key=lambda face: face.area, reverse=True)
 
-    def _boxes(self, gray: NDArray[np.uint8]) -> list[tuple[int, int, int, int]]:
+    def _boxes(self, gray: NDArray[np.uint8]) -> list[Box]:
         height, width = gray.shape
-        whole = [(0, 0, width, height)]
+        regions = content_regions(gray) or [(0, 0, width, height)]
         if self._cascade is None:
-            return whole
+            return regions
+
+        boxes: list[Box] = []
+        for region in regions:
+            boxes += self._detect(gray, region) or [region]
+        return boxes
+
+    def _detect(self, gray: NDArray[np.uint8], region: Box) -> list[Box]:
+        if self._cascade is None:
+            return []
+        x_min, y_min, x_max, y_max = region
+        crop = np.ascontiguousarray(gray[y_min:y_max, x_min:x_max])
+        min_side = max(24, min(x_max - x_min, y_max - y_min) // 8)
 
         # The cascade keeps scratch buffers, so one thread at a time uses it.
-        min_side = max(24, min(width, height) // 8)
         with self._lock:
             found = self._cascade.detectMultiScale(
-                cv2.equalizeHist(gray), 1.1, 5, minSize=(min_side, min_side)
+                cv2.equalizeHist(crop), 1.1, 5, minSize=(min_side, min_side)
             )
-        boxes = [(int(x), int(y), int(x + w), int(y + h)) for x, y, w, h in found]
-        return boxes or whole
+        return [
+            (x_min + int(x), y_min + int(y), x_min + int(x + w), y_min + int(y + h))
+            for x, y, w, h in found
+        ]
 
 
-def _face(
-    gray: NDArray[np.uint8], box: tuple[int, int, int, int]
-) -> DetectedFace | None:
+def content_regions(gray: NDArray[np.uint8]) -> list[Box]:
+    """The side-by-side regions of a picture that are not flat, trimmed.
+
+    See "Test aid - several faces" in the module docstring.
+    """
+    columns = np.flatnonzero(gray.std(axis=0) >= FLAT_MAX_STD)
+    regions = []
+    for x_min, x_max in _runs(columns, GUTTER_MIN_PX):
+        rows = np.flatnonzero(gray[:, x_min:x_max].std(axis=1) >= FLAT_MAX_STD)
+        if rows.size:
+            regions.append((x_min, int(rows[0]), x_max, int(rows[-1]) + 1))
+    return regions
+
+
+def _runs(indices: NDArray[np.intp], min_gap: int) -> list[tuple[int, int]]:
+    """Sorted indices grouped into end-exclusive runs; gaps narrower than
+    ``min_gap`` stay inside a run."""
+    if indices.size == 0:
+        return []
+
+    breaks = np.flatnonzero(np.diff(indices) > min_gap)
+    starts = [int(indices[0]), *(int(indices[i + 1]) for i in breaks)]
+    ends = [*(int(indices[i]) + 1 for i in breaks), int(indices[-1]) + 1]
+    return list(zip(starts, ends, strict=True))
+
+
+def _face(gray: NDArray[np.uint8], box: Box) -> DetectedFace | None:
     x_min, y_min, x_max, y_max = box
     descriptor = describe(gray[y_min:y_max, x_min:x_max])
     if descriptor is None:

@@ -8,6 +8,9 @@ enrollment picture; ``face_image(identity, rng=...)`` is what a camera would
 see of that person: shifted by a few pixels, a little brighter or darker, with
 sensor noise.  Identity lives in the low-frequency layout of the picture, so it
 survives that jitter and the reference recognizer tells people apart reliably.
+``side_by_side`` and ``on_canvas`` compose pictures that the reference
+recognizer reads as several faces, or as one small face, and
+``faceless_image`` one in which it finds none (tests of enrollment).
 
 Run as a script to write enrollment JPEGs: ``python scripts/synthetic_faces.py
 --out DIR alice bob``.
@@ -17,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,6 +37,10 @@ Image = NDArray[np.uint8]
 _BACKGROUND_GRID = (16, 12)
 _MAX_SHIFT_PX = 4
 _NOISE_SIGMA = 6.0
+# The grey of gutters and canvases. Not 128: the appliance takes a JPEG whose
+# last blocks are exactly (128, 128, 128) for a starved decode and checks it
+# with a second one.
+_CANVAS_GREY = 110
 
 # Skin tones in BGR, from dark to light; dark and light tones both occur so
 # that the face blob is not the same bright shape in every picture.
@@ -97,6 +105,36 @@ def encode_jpeg(image: Image, quality: int = 90) -> bytes:
         raise ValueError("OpenCV could not encode the image as JPEG")
 
     return bytes(buffer.tobytes())
+
+
+def side_by_side(pictures: Sequence[Image], gutter_px: int = 32) -> Image:
+    """Pictures of the same height next to each other, with uniform grey
+    gutters between them: the reference recognizer finds one face in each."""
+    height = pictures[0].shape[0]
+    gutter = np.full((height, gutter_px, 3), _CANVAS_GREY, dtype=np.uint8)
+    parts: list[Image] = []
+    for picture in pictures:
+        parts += [gutter, picture] if parts else [picture]
+    return np.ascontiguousarray(np.hstack(parts))
+
+
+def on_canvas(picture: Image, size: tuple[int, int]) -> Image:
+    """``picture`` centred on a uniform grey canvas of ``size`` (width,
+    height): the reference recognizer finds a face of the picture's size."""
+    width, height = size
+    canvas = np.full((height, width, 3), _CANVAS_GREY, dtype=np.uint8)
+    rows, columns = picture.shape[:2]
+    top, left = (height - rows) // 2, (width - columns) // 2
+    canvas[top : top + rows, left : left + columns] = picture
+    return canvas
+
+
+def faceless_image(size: tuple[int, int] = (320, 240), seed: int = 1) -> Image:
+    """Faint grey noise of ``size`` (width, height): sharp enough for the
+    appliance's quality gates, yet no face to the reference recognizer."""
+    width, height = size
+    grey = np.random.default_rng(seed).normal(_CANVAS_GREY, 2.5, (height, width, 1))
+    return np.clip(grey, 0, 255).astype(np.uint8).repeat(3, axis=2)
 
 
 def stranger_identity(rng: np.random.Generator) -> str:

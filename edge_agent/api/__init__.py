@@ -13,6 +13,8 @@ from edge_agent.api import (
     health,
     metrics,
     openapi,
+    reviews,
+    shifts,
     streams,
     users,
 )
@@ -29,6 +31,8 @@ def setup_routes(app: web.Application, open_metrics: bool) -> None:
         frames,
         streams,
         attendance,
+        reviews,
+        shifts,
         audit,
     )
     for module in modules:

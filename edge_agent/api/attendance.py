@@ -1,31 +1,118 @@
-"""Controllers: reading attendance marks (``GET /v1/attendance``)."""
+"""Controllers: attendance marks, decisions, the daily report and corrections
+(``/v1/attendance...``), and how they look on the wire."""
 
 from __future__ import annotations
 
-from datetime import date
-from typing import Literal
+from datetime import date, datetime
+from typing import Any, Literal
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from edge_agent.api import rendering
 from edge_agent.api.keys import services
+from edge_agent.clock import to_text
+from edge_agent.errors import InvalidInput
+from edge_agent.gateway.context import PRINCIPAL
 from edge_agent.gateway.rbac import Permission
 from edge_agent.gateway.routing import endpoint
-from edge_agent.gateway.validation import parse_query
+from edge_agent.gateway.validation import parse_json, parse_query
+from edge_agent.models import (
+    AttendanceRow,
+    Correction,
+    DailyRow,
+    Decision,
+    Mark,
+    MarkKind,
+    MarkSource,
+    Outcome,
+    Person,
+    ReasonCode,
+)
+from edge_agent.services.attendance import (
+    MAX_MARKS_PAGE,
+    MAX_PAGE_SIZE,
+    AttendanceService,
+    DecisionFilter,
+    MarkFilter,
+)
 
 routes = web.RouteTableDef()
+
+Day = date | Literal["today"]
+_DAY_HELP = "YYYY-MM-DD or 'today' (site-local)"
 
 
 class AttendanceFilter(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    day: date | Literal["today"] | None = Field(
-        default=None, description="YYYY-MM-DD or 'today' (site-local)"
-    )
-    person: str | None = None
+    day: Day | None = Field(default=None, description=_DAY_HELP)
+    person: str | None = Field(default=None, description="id or employee number")
     camera: str | None = None
-    limit: int = Field(default=1000, ge=1, le=10000)
+    include_voided: bool = False
+    cursor: int | None = Field(
+        default=None, ge=0, description="the next_cursor of the previous page"
+    )
+    limit: int = Field(default=1000, ge=1, le=MAX_MARKS_PAGE)
+
+
+class DecisionsQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    day: Day | None = Field(default=None, description=_DAY_HELP + ", capture time")
+    camera: str | None = None
+    person: str | None = Field(default=None, description="id or employee number")
+    outcome: Outcome | None = None
+    reason_code: ReasonCode | None = None
+    cursor: int | None = Field(
+        default=None, ge=0, description="the next_cursor of the previous page"
+    )
+    limit: int = Field(default=100, ge=1, le=MAX_PAGE_SIZE)
+
+
+class DailyQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    day: Day = Field(default="today", description=_DAY_HELP + ", the work day")
+
+
+class CorrectionsQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    person: str | None = Field(default=None, description="id or employee number")
+    cursor: int | None = Field(default=None, ge=0)
+    limit: int = Field(default=100, ge=1, le=MAX_PAGE_SIZE)
+
+
+class NewCorrection(BaseModel):
+    """``add``: ``person_id``, ``kind``, ``at`` (and ``camera_id``);
+    ``void``: ``mark_id``. Both need a ``comment`` saying why."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    action: Literal["add", "void"]
+    comment: str = Field(min_length=1, max_length=2000)
+    person_id: str | None = Field(
+        default=None, max_length=64, description="id or employee number"
+    )
+    kind: MarkKind | None = None
+    at: AwareDatetime | None = None
+    camera_id: str | None = Field(default=None, max_length=64)
+    mark_id: int | None = Field(default=None, ge=1)
+
+    @model_validator(mode="after")
+    def _fields_of_the_action(self) -> NewCorrection:
+        if self.action == "add":
+            missing = [
+                name
+                for name in ("person_id", "kind", "at")
+                if getattr(self, name) is None
+            ]
+            if missing or self.mark_id is not None:
+                raise ValueError("add needs person_id, kind and at, and no mark_id")
+        elif self.mark_id is None or self.person_id or self.kind or self.at:
+            raise ValueError("void needs mark_id alone")
+        return self
 
 
 @routes.get("/v1/attendance")
@@ -37,11 +124,194 @@ class AttendanceFilter(BaseModel):
 async def list_attendance(request: web.Request) -> web.Response:
     query = parse_query(request, AttendanceFilter)
     service = services(request).attendance
-    day = service.today() if query.day == "today" else query.day
-    rows = await service.list_marks(day, query.person, query.camera, query.limit)
+    day = _day(service, query.day)
+    filters = MarkFilter(day, query.person, query.camera, query.include_voided)
+    page = await service.page_marks(filters, query.cursor, query.limit)
     return rendering.json_response(
         {
             "day": day.isoformat() if day else None,
-            "attendance": [rendering.attendance_row(r) for r in rows],
+            "attendance": [attendance_row(r) for r in page.rows],
+            "next_cursor": page.next_cursor,
         }
     )
+
+
+@routes.get("/v1/attendance/decisions")
+@endpoint(
+    "List recognition decisions, mark or not, with why",
+    permission=Permission.ATTENDANCE_READ,
+    query=DecisionsQuery,
+)
+async def list_decisions(request: web.Request) -> web.Response:
+    query = parse_query(request, DecisionsQuery)
+    service = services(request).attendance
+    filters = DecisionFilter(
+        _day(service, query.day),
+        query.camera,
+        query.person,
+        query.outcome,
+        query.reason_code,
+    )
+    page = await service.page_decisions(filters, query.cursor, query.limit)
+    return rendering.json_response(
+        {
+            "decisions": [decision(d, page.people) for d in page.decisions],
+            "next_cursor": page.next_cursor,
+        }
+    )
+
+
+@routes.get("/v1/attendance/daily")
+@endpoint(
+    "Report each person's work day: first in, last out, worked time, status",
+    permission=Permission.ATTENDANCE_READ,
+    query=DailyQuery,
+)
+async def daily_report(request: web.Request) -> web.Response:
+    query = parse_query(request, DailyQuery)
+    service = services(request).attendance
+    day = _day(service, query.day) or service.today()
+    rows = await service.daily_report(day)
+    return rendering.json_response(
+        {
+            "day": day.isoformat(),
+            "timezone": service.policy.timezone.key,
+            "people": [daily(r) for r in rows],
+        }
+    )
+
+
+@routes.post("/v1/attendance/corrections")
+@endpoint(
+    "Correct attendance: add a missed mark or void a wrong one",
+    permission=Permission.USERS_WRITE,
+    body=NewCorrection,
+    responses=(201,),
+)
+async def correct_attendance(request: web.Request) -> web.Response:
+    body = await parse_json(request, NewCorrection)
+    service = services(request).corrections
+    actor = request[PRINCIPAL]
+    if body.action == "void" and body.mark_id is not None:
+        voided = await service.void_mark(body.mark_id, body.comment, actor)
+        answer = {"correction": correction(voided), "mark": None}
+    else:
+        person, kind, at = _addition(body)
+        added, new_mark = await service.add_mark(
+            person, kind, at, body.camera_id, body.comment, actor
+        )
+        answer = {"correction": correction(added), "mark": mark(new_mark)}
+    return rendering.json_response(answer, status=201)
+
+
+@routes.get("/v1/attendance/corrections")
+@endpoint(
+    "List attendance corrections, oldest first",
+    permission=Permission.ATTENDANCE_READ,
+    query=CorrectionsQuery,
+)
+async def list_corrections(request: web.Request) -> web.Response:
+    query = parse_query(request, CorrectionsQuery)
+    page = await services(request).corrections.list_corrections(
+        query.person, query.cursor, query.limit
+    )
+    return rendering.json_response(
+        {
+            "corrections": [correction(c) for c in page.corrections],
+            "next_cursor": page.next_cursor,
+        }
+    )
+
+
+def _day(service: AttendanceService, value: Day | None) -> date | None:
+    return service.today() if value == "today" else value
+
+
+def _addition(body: NewCorrection) -> tuple[str, MarkKind, datetime]:
+    # NewCorrection's validator has refused an "add" lacking any of these;
+    # this only narrows their types.
+    if body.person_id is None or body.kind is None or body.at is None:
+        raise InvalidInput("add needs person_id, kind and at")
+    return body.person_id, body.kind, body.at
+
+
+# --- on the wire --------------------------------------------------------------
+
+
+def mark(m: Mark) -> dict[str, Any]:
+    return {
+        "id": m.id,
+        "person_id": m.person_id,
+        "camera_id": m.camera_id,
+        "kind": m.kind.value,
+        "marked_at": to_text(m.marked_at),
+        "local_day": m.local_day,
+        "work_day": m.counts_for,
+        "similarity": m.similarity,
+        "classification": m.classification.value,
+        "shift": m.shift,
+        "source": m.source.value,
+        "manual": m.source is MarkSource.MANUAL,
+        "voided": m.voided,
+        "decision_id": m.decision_id,
+    }
+
+
+def attendance_row(row: AttendanceRow) -> dict[str, Any]:
+    return {**mark(row.mark), "employee_no": row.employee_no, "name": row.name}
+
+
+def decision(d: Decision, people: dict[str, Person]) -> dict[str, Any]:
+    who = people.get(d.person_id) if d.person_id else None
+    return {
+        "id": d.id,
+        "frame_id": d.frame_id,
+        "camera_id": d.camera_id,
+        "outcome": d.outcome.value,
+        "reason_code": d.reason_code.value,
+        "rule": d.rule.value,
+        "reason": d.reason,
+        "person": (
+            {"id": who.id, "employee_no": who.employee_no, "name": who.name}
+            if who
+            else None
+        ),
+        "subject": d.subject,
+        "similarity": d.similarity,
+        "mark": mark(d.mark) if d.mark else None,
+        "review_id": d.review_id,
+        "captured_at": to_text(d.captured_at),
+        "decided_at": to_text(d.decided_at),
+    }
+
+
+def daily(row: DailyRow) -> dict[str, Any]:
+    return {
+        "person_id": row.person_id,
+        "employee_no": row.employee_no,
+        "name": row.name,
+        "day": row.day.isoformat(),
+        "shift": row.shift,
+        "scheduled": row.scheduled,
+        "first_in": to_text(row.first_in) if row.first_in else None,
+        "last_out": to_text(row.last_out) if row.last_out else None,
+        "worked_s": int(row.worked.total_seconds()),
+        "status": row.status.value,
+        "late": row.late,
+        "early_exit": row.early_exit,
+        "missing_check_out": row.missing_check_out,
+        "manual": row.manual,
+        "marks": row.marks,
+    }
+
+
+def correction(c: Correction) -> dict[str, Any]:
+    return {
+        "id": c.id,
+        "action": c.action.value,
+        "mark_id": c.mark_id,
+        "person_id": c.person_id,
+        "comment": c.comment,
+        "actor": c.actor,
+        "created_at": to_text(c.created_at),
+    }

@@ -56,7 +56,12 @@ def mark(m: Mark) -> dict[str, Any]:
         "kind": m.kind.value,
         "marked_at": to_text(m.marked_at),
         "local_day": m.local_day,
+        "work_day": m.counts_for,
         "similarity": m.similarity,
+        "classification": m.classification.value,
+        "source": m.source.value,
+        "shift": m.shift,
+        "voided": m.voided,
     }
 
 
@@ -69,7 +74,10 @@ def decision(d: Decision, people: dict[str, Person]) -> dict[str, Any]:
     return {
         "id": d.id,
         "outcome": d.outcome.value,
+        "reason_code": d.reason_code.value,
+        "rule": d.rule.value,
         "reason": d.reason,
+        "review_id": d.review_id,
         "person": (
             {"id": who.id, "employee_no": who.employee_no, "name": who.name}
             if who

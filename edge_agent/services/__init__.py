@@ -8,8 +8,11 @@ from edge_agent.services.attendance import AttendanceService
 from edge_agent.services.audit import AuditService
 from edge_agent.services.auth import AuthService
 from edge_agent.services.cameras import CameraService
+from edge_agent.services.corrections import CorrectionService
 from edge_agent.services.health import HealthService
 from edge_agent.services.ingestion import IngestionService
+from edge_agent.services.reviews import ReviewService
+from edge_agent.services.shifts import ShiftService
 from edge_agent.services.streams import StreamService
 from edge_agent.services.users import UserService
 
@@ -26,3 +29,6 @@ class Services:
     audit: AuditService
     health: HealthService
     streams: StreamService
+    shifts: ShiftService
+    reviews: ReviewService
+    corrections: CorrectionService

@@ -1,44 +1,91 @@
-"""Attendance service: what was found in frames becomes decisions and marks."""
+"""Attendance service: what was found in frames becomes decisions and marks;
+listings and the daily report read them back. Service layer.
+
+The rules themselves are pure functions in :mod:`edge_agent.services.rules`;
+this module gathers what they need (the person, the last mark, the shift, the
+camera's recent frames), applies them, and stores the outcome.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass, field
-from datetime import date
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime
+from typing import TypeVar
+from zoneinfo import ZoneInfo
 
 from edge_agent.clients.storage.attendance import (
     AttendanceQuery,
     AttendanceRepository,
+    DecisionQuery,
     FrameDecisionsToStore,
     NewDecision,
+    NewMark,
 )
 from edge_agent.clients.storage.people import PeopleRepository
+from edge_agent.clients.storage.shifts import ShiftRepository
 from edge_agent.clock import Clock
+from edge_agent.errors import InvalidInput, NotFound, Refused
 from edge_agent.models import (
     AttendanceRow,
     Camera,
+    DailyRow,
     Decision,
     Frame,
     Mark,
+    MarkKind,
+    MarkSource,
     Outcome,
     Person,
+    ReasonCode,
     RecognizedFace,
+    Review,
+    Shift,
+    ShiftAssignment,
 )
-from edge_agent.services.rules import AttendancePolicy, judge, local_day
+from edge_agent.services.confirmation import ConfirmationTracker
+from edge_agent.services.rules import (
+    AttendancePolicy,
+    Attribution,
+    FrameSighting,
+    Verdict,
+    agreeing_frames,
+    attribute,
+    classify,
+    confident_subject,
+    daily_row,
+    day_bounds,
+    judge,
+    judge_reviewed,
+    local_day,
+    on_roll,
+    person_refusal,
+    refusal_code,
+    shift_on,
+)
 
 logger = logging.getLogger(__name__)
+
+MAX_PAGE_SIZE = 500
+MAX_MARKS_PAGE = 10_000
+
+_Item = TypeVar("_Item")
 
 
 @dataclass(frozen=True, slots=True)
 class FrameFindings:
     """What the pipeline learned about one frame: its faces, or why it has none
-    worth recognizing (``refusal``: an outcome and its reason)."""
+    worth recognizing (``refusal``: an outcome and its reason, and optionally
+    the reason code; without one it is read from the reason)."""
 
     frame: Frame
     camera: Camera
     faces: list[RecognizedFace] = field(default_factory=list)
     refusal: tuple[Outcome, str] | None = None
+    refusal_code: ReasonCode | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,13 +96,64 @@ class FrameDecisions:
     people: dict[str, Person]
 
 
+@dataclass(frozen=True, slots=True)
+class MarkFilter:
+    """Which marks a listing wants: ``day`` is the site-local calendar day,
+    ``person`` an id or employee number."""
+
+    day: date | None = None
+    person: str | None = None
+    camera_id: str | None = None
+    include_voided: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class MarkPage:
+    rows: list[AttendanceRow]
+    next_cursor: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class DecisionFilter:
+    """Which decisions a listing wants: ``day`` is the site-local day of the
+    capture time, ``person`` an id or employee number."""
+
+    day: date | None = None
+    camera_id: str | None = None
+    person: str | None = None
+    outcome: Outcome | None = None
+    reason_code: ReasonCode | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DecisionPage:
+    decisions: list[Decision]
+    people: dict[str, Person]
+    next_cursor: int | None
+
+
 @dataclass(slots=True)
 class _Batch:
     """State shared by the frames decided together."""
 
-    people: dict[str, Person] = field(default_factory=dict)
-    # Marks made earlier in the same batch count as a person's last mark.
+    people: dict[str, Person | None] = field(default_factory=dict)
+    schedules: dict[str, list[ShiftAssignment]] = field(default_factory=dict)
+    # Marks and reviews made earlier in the same batch count as the latest.
     marked_now: dict[str, Mark] = field(default_factory=dict)
+    reviewed_now: dict[tuple[str, str], datetime] = field(default_factory=dict)
+
+    def known_people(self) -> dict[str, Person]:
+        return {pid: p for pid, p in self.people.items() if p is not None}
+
+
+@dataclass(frozen=True, slots=True)
+class _Context:
+    """What a face is judged against besides itself."""
+
+    last_mark: Mark | None
+    attribution: Attribution
+    sightings: int
+    open_review_at: datetime | None
 
 
 class AttendanceService:
@@ -65,14 +163,22 @@ class AttendanceService:
         people: PeopleRepository,
         policy: AttendancePolicy,
         clock: Clock,
+        *,
+        shifts: ShiftRepository | None = None,
+        confirmations: ConfirmationTracker | None = None,
     ) -> None:
+        """``shifts`` absent: nobody has a shift, every mark is unscheduled."""
         self._attendance = attendance
         self._people = people
         self.policy = policy
         self._clock = clock
+        self._shifts = shifts
+        self._confirmations = confirmations or ConfirmationTracker()
         # Reading a person's last mark and storing the next must not interleave
         # with another batch, or one sighting could become two marks.
         self._decide_lock = asyncio.Lock()
+
+    # --- deciding -------------------------------------------------------------
 
     async def decide_batch(
         self, findings: list[FrameFindings]
@@ -84,6 +190,9 @@ class AttendanceService:
         batch = _Batch()
         async with self._decide_lock:
             to_store = [await self._judge_frame(batch, item) for item in findings]
+            # An event for each unknown face belongs here, written to an event
+            # outbox in this same commit; the appliance has no outbox yet, so
+            # nobody is told of an unknown face until they list the decisions.
             stored = await self._attendance.record(to_store)
 
         for frame_id, decisions in stored.items():
@@ -91,7 +200,8 @@ class AttendanceService:
                 logger.debug(
                     "Frame %s: %s (%s)", frame_id, decision.outcome, decision.reason
                 )
-        return {fid: FrameDecisions(d, batch.people) for fid, d in stored.items()}
+        people = batch.known_people()
+        return {fid: FrameDecisions(d, people) for fid, d in stored.items()}
 
     async def decide(
         self, frame: Frame, camera: Camera, faces: list[RecognizedFace]
@@ -100,6 +210,56 @@ class AttendanceService:
         decided = await self.decide_batch([FrameFindings(frame, camera, faces)])
         return decided.get(frame.id, FrameDecisions([], {}))
 
+    @asynccontextmanager
+    async def marking(self) -> AsyncIterator[None]:
+        """Hold off the deciding of frames while a review or a correction reads
+        the marks and stores its own."""
+        async with self._decide_lock:
+            yield
+
+    async def plan_reviewed(
+        self, review: Review, person: Person, camera: Camera
+    ) -> tuple[Verdict, NewMark | None]:
+        """What confirming ``review`` as ``person`` makes, as of the frame's
+        capture time; call it inside :meth:`marking` and store the result there.
+        """
+        moment = review.captured_at
+        attribution = attribute(moment, await self._schedule(person.id), self._tz)
+        previous = await self._attendance.last_mark(person.id, before=moment)
+        nearest = await self._attendance.nearest_mark(person.id, moment)
+        verdict = judge_reviewed(
+            person,
+            camera,
+            previous,
+            nearest,
+            moment,
+            self.policy,
+            work_day=attribution.work_day.isoformat(),
+        )
+        if verdict.mark_kind is None or verdict.outcome is not Outcome.MARKED:
+            return verdict, None
+        mark = self._new_mark(
+            person.id, camera.id, verdict.mark_kind, moment, attribution
+        )
+        return verdict, replace(
+            mark, similarity=review.similarity, source=MarkSource.REVIEW
+        )
+
+    async def plan_manual(
+        self, person: Person, kind: MarkKind, moment: datetime, camera_id: str | None
+    ) -> NewMark:
+        """The manual mark an admin adds, placed in the person's shift; call it
+        inside :meth:`marking`. Refused for someone who may not be marked then."""
+        refusal = person_refusal(person, moment, self._tz)
+        if refusal is not None:
+            raise Refused(refusal.reason, reason_code=refusal.code.value)
+
+        attribution = attribute(moment, await self._schedule(person.id), self._tz)
+        mark = self._new_mark(person.id, camera_id, kind, moment, attribution)
+        return replace(mark, source=MarkSource.MANUAL)
+
+    # --- reading --------------------------------------------------------------
+
     async def list_marks(
         self,
         day: date | None = None,
@@ -107,76 +267,232 @@ class AttendanceService:
         camera_id: str | None = None,
         limit: int = 1000,
     ) -> list[AttendanceRow]:
-        """Marks in time order; ``person`` is a person id or an employee number."""
-        person_id = await self._resolve_person(person) if person else None
-        query = AttendanceQuery(day, person_id, camera_id, limit)
-        return await self._attendance.query(query)
+        """Counted marks in time order; ``person`` is an id or employee number."""
+        page = await self.page_marks(MarkFilter(day, person, camera_id), None, limit)
+        return page.rows
+
+    async def page_marks(
+        self, filters: MarkFilter, cursor: int | None, limit: int
+    ) -> MarkPage:
+        """Marks in time order after ``cursor`` (the last mark id of the
+        previous page); voided marks only when asked for."""
+        _check_page(cursor, limit, MAX_MARKS_PAGE)
+        person_id = await self._person_id(filters.person)
+        query = AttendanceQuery(
+            filters.day,
+            person_id,
+            filters.camera_id,
+            limit + 1,
+            after_id=cursor,
+            include_voided=filters.include_voided,
+        )
+        rows = await self._attendance.query(query)
+        return MarkPage(rows[:limit], _next_cursor(rows, limit, lambda r: r.mark.id))
+
+    async def get_mark(self, mark_id: int) -> Mark:
+        mark = await self._attendance.get_mark(mark_id)
+        if mark is None:
+            raise NotFound(f"no mark {mark_id}")
+        return mark
+
+    async def page_decisions(
+        self, filters: DecisionFilter, cursor: int | None, limit: int
+    ) -> DecisionPage:
+        """Decisions, mark or not, oldest first, after ``cursor`` (an id)."""
+        _check_page(cursor, limit, MAX_PAGE_SIZE)
+        since, until = (
+            day_bounds(filters.day, self._tz) if filters.day else (None, None)
+        )
+        query = DecisionQuery(
+            since=since,
+            until=until,
+            camera_id=filters.camera_id,
+            person_id=await self._person_id(filters.person),
+            outcome=filters.outcome,
+            reason_code=filters.reason_code,
+            after_id=cursor or 0,
+            limit=limit + 1,
+        )
+        found = await self._attendance.page_decisions(query)
+        decisions = found[:limit]
+        people = await self._people_named(decisions)
+        next_cursor = _next_cursor(found, limit, lambda d: d.id)
+        return DecisionPage(decisions, people, next_cursor)
 
     async def decisions_of(self, frame_id: str) -> FrameDecisions:
         decisions = await self._attendance.list_decisions(frame_id)
-        people = {}
-        for person_id in {d.person_id for d in decisions if d.person_id}:
-            person = await self._people.find(person_id)
-            if person is not None:
-                people[person_id] = person
-        return FrameDecisions(decisions, people)
+        return FrameDecisions(decisions, await self._people_named(decisions))
 
-    def today(self) -> date:
-        """The site-local date now."""
-        return self._clock.now().astimezone(self.policy.timezone).date()
+    async def daily_report(self, day: date) -> list[DailyRow]:
+        """Each person's work day: everyone with a counted mark for ``day``, and
+        every active person who may be marked that day."""
+        marks = await self._attendance.marks_counting_for(day)
+        by_person: dict[str, list[Mark]] = {}
+        for mark in marks:
+            by_person.setdefault(mark.person_id, []).append(mark)
+        schedules = await self._shifts.schedules() if self._shifts else {}
 
-    async def _resolve_person(self, reference: str) -> str:
+        people = await self._people_of_day(day, set(by_person))
+        rows = [
+            daily_row(p, day, by_person.get(p.id, []), _shift_of(schedules, p, day))
+            for p in people
+        ]
+        return sorted(rows, key=lambda row: row.employee_no)
+
+    async def find_person(self, reference: str) -> Person:
+        """A person by id or, failing that, by employee number."""
         found = await self._people.find(reference)
         if found is None:
             found = await self._people.get_by_employee_no(reference)
-        return found.id
+        return found
+
+    def today(self) -> date:
+        """The site-local date now."""
+        return self._clock.now().astimezone(self._tz).date()
+
+    # --- helpers --------------------------------------------------------------
+
+    @property
+    def _tz(self) -> ZoneInfo:
+        return self.policy.timezone
 
     async def _judge_frame(
         self, batch: _Batch, item: FrameFindings
     ) -> FrameDecisionsToStore:
         if item.refusal is not None:
             pending = [self._unjudged(item, *item.refusal)]
-        elif not item.faces:
+        else:
+            history = self._observe(item)
+            pending = [
+                await self._judge_face(batch, item, f, history) for f in item.faces
+            ]
+        if not pending:
             reason = "the recognizer found no face in the frame"
             pending = [self._unjudged(item, Outcome.NO_FACE, reason)]
-        else:
-            pending = [await self._judge_face(batch, item, f) for f in item.faces]
         return FrameDecisionsToStore(item.frame.id, self._clock.now(), pending)
 
+    def _observe(self, item: FrameFindings) -> list[FrameSighting]:
+        """Record whom the frame shows for multi-frame confirmation; a frame
+        without faces counts too, as one that shows nobody."""
+        rules = self.policy.for_camera(item.camera.id)
+        found = (confident_subject(face, rules) for face in item.faces)
+        subjects = frozenset(s for s in found if s is not None)
+        frame = item.frame
+        return self._confirmations.observe(
+            item.camera.id, frame.id, frame.captured_at, subjects
+        )
+
     async def _judge_face(
-        self, batch: _Batch, item: FrameFindings, face: RecognizedFace
+        self,
+        batch: _Batch,
+        item: FrameFindings,
+        face: RecognizedFace,
+        history: Sequence[FrameSighting],
     ) -> NewDecision:
         best = face.best
-        person = await self._people.find(best.subject) if best else None
-        last = None
-        if person is not None:
-            batch.people[person.id] = person
-            last = batch.marked_now.get(person.id)
-            last = last or await self._attendance.last_mark(person.id)
+        person = await self._person(batch, best.subject) if best else None
+        context = await self._context(batch, item, person, history)
 
-        frame = item.frame
-        verdict = judge(face, person, item.camera, last, frame.captured_at, self.policy)
-        marks = verdict.outcome is Outcome.MARKED
-        new = NewDecision(
-            frame_id=frame.id,
+        verdict = judge(
+            face,
+            person,
+            item.camera,
+            context.last_mark,
+            item.frame.captured_at,
+            self.policy,
+            work_day=context.attribution.work_day.isoformat(),
+            sightings=context.sightings,
+            open_review_at=context.open_review_at,
+        )
+        new = self._decision(item, face, person, verdict, context.attribution)
+        _remember(batch, new)
+        return new
+
+    async def _context(
+        self,
+        batch: _Batch,
+        item: FrameFindings,
+        person: Person | None,
+        history: Sequence[FrameSighting],
+    ) -> _Context:
+        moment = item.frame.captured_at
+        if person is None:
+            return _Context(None, attribute(moment, [], self._tz), 0, None)
+
+        schedule = batch.schedules.get(person.id)
+        if schedule is None:
+            schedule = batch.schedules[person.id] = await self._schedule(person.id)
+        last = batch.marked_now.get(person.id)
+        last = last or await self._attendance.last_mark(person.id)
+        camera_id = item.camera.id
+        review_at = batch.reviewed_now.get((person.id, camera_id))
+        review_at = review_at or await self._attendance.latest_open_review(
+            person.id, camera_id
+        )
+
+        confirmation = self.policy.for_camera(camera_id).confirmation
+        seen = agreeing_frames(history, person.id, moment, confirmation)
+        return _Context(last, attribute(moment, schedule, self._tz), seen, review_at)
+
+    def _decision(
+        self,
+        item: FrameFindings,
+        face: RecognizedFace,
+        person: Person | None,
+        verdict: Verdict,
+        attribution: Attribution,
+    ) -> NewDecision:
+        best = face.best
+        mark = None
+        kind = verdict.mark_kind
+        if verdict.outcome is Outcome.MARKED and person and kind and best:
+            moment = item.frame.captured_at
+            planned = self._new_mark(
+                person.id, item.camera.id, kind, moment, attribution
+            )
+            mark = replace(planned, similarity=best.similarity)
+        return NewDecision(
+            frame_id=item.frame.id,
             camera_id=item.camera.id,
             outcome=verdict.outcome,
             reason=verdict.reason,
             person_id=person.id if person else None,
             subject=best.subject if best else None,
             similarity=best.similarity if best else None,
-            captured_at=frame.captured_at,
+            captured_at=item.frame.captured_at,
             decided_at=self._clock.now(),
-            mark_kind=verdict.mark_kind if marks else None,
-            local_day=local_day(frame.captured_at, self.policy) if marks else None,
+            reason_code=verdict.code,
+            rule=verdict.rule,
+            mark=mark,
+            queue_review=verdict.code is ReasonCode.GREY_ZONE,
         )
-        if marks and new.person_id is not None:
-            batch.marked_now[new.person_id] = _provisional_mark(new)
-        return new
+
+    def _new_mark(
+        self,
+        person_id: str,
+        camera_id: str | None,
+        kind: MarkKind,
+        moment: datetime,
+        attribution: Attribution,
+    ) -> NewMark:
+        found = attribution.occurrence
+        shift = found.shift if found is not None else attribution.shift
+        return NewMark(
+            person_id=person_id,
+            camera_id=camera_id,
+            kind=kind,
+            marked_at=moment,
+            local_day=local_day(moment, self.policy),
+            work_day=attribution.work_day.isoformat(),
+            similarity=None,
+            classification=classify(kind, moment, attribution),
+            shift=shift.name if shift is not None else None,
+        )
 
     def _unjudged(
         self, item: FrameFindings, outcome: Outcome, reason: str
     ) -> NewDecision:
+        code, rule = refusal_code(outcome, reason)
         return NewDecision(
             frame_id=item.frame.id,
             camera_id=item.camera.id,
@@ -187,20 +503,92 @@ class AttendanceService:
             similarity=None,
             captured_at=item.frame.captured_at,
             decided_at=self._clock.now(),
+            reason_code=item.refusal_code or code,
+            rule=rule,
         )
 
+    async def _person(self, batch: _Batch, subject: str) -> Person | None:
+        if subject not in batch.people:
+            batch.people[subject] = await self._people.find(subject)
+        return batch.people[subject]
 
-def _provisional_mark(new: NewDecision) -> Mark:
+    async def _person_id(self, reference: str | None) -> str | None:
+        if reference is None:
+            return None
+        return (await self.find_person(reference)).id
+
+    async def _schedule(self, person_id: str) -> list[ShiftAssignment]:
+        if self._shifts is None:
+            return []
+        return await self._shifts.schedule(person_id)
+
+    async def _people_named(self, decisions: Sequence[Decision]) -> dict[str, Person]:
+        people = {}
+        for person_id in {d.person_id for d in decisions if d.person_id}:
+            person = await self._people.find(person_id)
+            if person is not None:
+                people[person_id] = person
+        return people
+
+    async def _people_of_day(self, day: date, marked: set[str]) -> list[Person]:
+        everyone = {p.id: p for p in await self._people.all()}
+        chosen = [
+            p for p in everyone.values() if p.id in marked or on_roll(p, day, self._tz)
+        ]
+        # Someone marked that day but no longer listed (erased) still counts.
+        for person_id in marked - set(everyone):
+            person = await self._people.find(person_id)
+            if person is not None:
+                chosen.append(person)
+        return chosen
+
+
+def _remember(batch: _Batch, new: NewDecision) -> None:
+    """Let the rest of the batch see the mark or review this decision made."""
+    if new.person_id is None:
+        return
+    if new.mark is not None:
+        batch.marked_now[new.person_id] = _provisional_mark(new.mark)
+    if new.queue_review:
+        batch.reviewed_now[(new.person_id, new.camera_id)] = new.captured_at
+
+
+def _provisional_mark(new: NewMark) -> Mark:
     """A stand-in for a mark not yet committed, for the rest of the same batch."""
-    if new.person_id is None or new.mark_kind is None or new.local_day is None:
-        raise ValueError("only a marking decision makes a mark")
     return Mark(
         id=0,
         person_id=new.person_id,
         camera_id=new.camera_id,
-        kind=new.mark_kind,
-        marked_at=new.captured_at,
+        kind=new.kind,
+        marked_at=new.marked_at,
         local_day=new.local_day,
-        similarity=new.similarity or 0.0,
-        decision_id=0,
+        similarity=new.similarity,
+        decision_id=None,
+        work_day=new.work_day,
+        classification=new.classification,
+        source=new.source,
+        shift=new.shift,
     )
+
+
+def _shift_of(
+    schedules: dict[str, list[ShiftAssignment]], person: Person, day: date
+) -> Shift | None:
+    return shift_on(schedules.get(person.id, []), day)
+
+
+def _check_page(cursor: int | None, limit: int, most: int) -> None:
+    if not 1 <= limit <= most:
+        raise InvalidInput(f"limit must be between 1 and {most}")
+    if cursor is not None and cursor < 0:
+        raise InvalidInput("cursor must not be negative")
+
+
+def _next_cursor(
+    items: Sequence[_Item], limit: int, key: Callable[[_Item], int]
+) -> int | None:
+    """One item beyond the page says another page exists; the cursor is the
+    key of the page's last item."""
+    if len(items) <= limit:
+        return None
+    return key(items[limit - 1])

@@ -10,7 +10,7 @@ import aiohttp
 import numpy as np
 import pytest
 from local_services import free_port
-from synthetic_faces import encode_jpeg, face_image
+from synthetic_faces import encode_jpeg, face_image, faceless_image
 
 from edge_agent.api.keys import SERVICES
 from edge_agent.app import create_app
@@ -228,7 +228,8 @@ async def test_enrollment_refuses_faceless_and_non_images(
     api: aiohttp.ClientSession,
 ) -> None:
     person_id = await _person(api)
-    blank = encode_jpeg(np.full((100, 100, 3), 200, np.uint8))
+    # A flat picture would be refused as too blurry before any face search.
+    blank = encode_jpeg(faceless_image())
 
     async with api.post(f"/v1/users/{person_id}/faces", data=blank, headers=JPEG) as r:
         await _problem(r, 422, "no-face-found")

@@ -17,7 +17,13 @@ import aiohttp
 import numpy as np
 import pytest
 from reference_recognizer import FaceAnalyzer, NoFaceFoundError, build_app
-from synthetic_faces import encode_jpeg, face_image, stranger_identity
+from synthetic_faces import (
+    encode_jpeg,
+    face_image,
+    on_canvas,
+    side_by_side,
+    stranger_identity,
+)
 
 if TYPE_CHECKING:
     from .conftest import Serve
@@ -342,6 +348,30 @@ def test_only_uniform_detections_mean_no_face() -> None:
 
     with pytest.raises(NoFaceFoundError):
         analyzer.analyse(_with_grey_patch())
+
+
+def test_pictures_side_by_side_are_one_face_each() -> None:
+    pair = [face_image(name, size=(320, 480)) for name in ("alice", "bob")]
+
+    faces = FaceAnalyzer(None).analyse(encode_jpeg(side_by_side(pair)))
+
+    # A gutter of 32 flat columns parts them; JPEG ringing may blur its edges.
+    spans = sorted((f.x_min, f.x_max) for f in faces)
+    assert len(spans) == 2
+    assert spans[0][0] == 0
+    assert spans[0][1] <= 326
+    assert spans[1][0] >= 346
+    assert spans[1][1] == 672
+
+
+def test_a_picture_on_a_flat_canvas_is_a_face_of_its_size() -> None:
+    picture = on_canvas(face_image("alice", size=(48, 48)), (320, 240))
+
+    faces = FaceAnalyzer(None).analyse(encode_jpeg(picture))
+
+    assert len(faces) == 1
+    width, height = faces[0].x_max - faces[0].x_min, faces[0].y_max - faces[0].y_min
+    assert 48 <= min(width, height) <= max(width, height) <= 56
 
 
 def _free_port() -> int:

@@ -1,52 +1,135 @@
-"""Storage client: recognition decisions and the attendance marks they make.
+"""Storage client: recognition decisions, the attendance marks they make, and the
+reviews they queue.
 
 Each public method is one unit of work; the ones that write do so in a single
-transaction, so a frame's decisions, its marks and its leaving the queue are
-committed together or not at all.
+transaction, so a frame's decisions, its marks, its reviews and its leaving
+the queue are committed together or not at all. Marks read here already
+carry whether a correction voided them.
 """
 
 from __future__ import annotations
 
 import sqlite3
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
+from typing import TypeVar
 
 import aiosqlite
 
 from edge_agent.clients.storage.database import Database
 from edge_agent.clock import from_text, to_text
-from edge_agent.models import AttendanceRow, Decision, Mark, MarkKind, Outcome
+from edge_agent.models import (
+    AttendanceRow,
+    Decision,
+    DecisionRule,
+    Mark,
+    MarkClass,
+    MarkKind,
+    MarkSource,
+    Outcome,
+    ReasonCode,
+)
+
+_Code = TypeVar("_Code", ReasonCode, DecisionRule)
 
 _INSERT_DECISION = """
 INSERT INTO decisions (frame_id, camera_id, outcome, reason, person_id, subject,
-                       similarity, captured_at, decided_at)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                       similarity, captured_at, decided_at, reason_code, rule)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 """
 _INSERT_MARK = """
 INSERT INTO attendance (person_id, camera_id, kind, marked_at, local_day,
-                        similarity, decision_id)
-VALUES (?, ?, ?, ?, ?, ?, ?)
+                        work_day, similarity, decision_id, source,
+                        classification, shift)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 """
-_SELECT_ATTENDANCE = """
-SELECT a.*, p.employee_no, p.name
+_INSERT_REVIEW = """
+INSERT INTO reviews (decision_id, frame_id, camera_id, person_id, subject,
+                     similarity, captured_at, created_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+"""
+# Every read of marks goes through this, so a voided mark is always known.
+MARK_COLUMNS = """
+a.*, EXISTS (
+    SELECT 1 FROM attendance_corrections AS c
+    WHERE c.mark_id = a.id AND c.action = 'void'
+) AS voided
+"""
+_SELECT_ATTENDANCE = f"""
+SELECT {MARK_COLUMNS}, p.employee_no, p.name
 FROM attendance AS a JOIN people AS p ON p.id = a.person_id
+"""
+_AFTER_MARK = """
+(a.marked_at, a.id) > (SELECT marked_at, id FROM attendance WHERE id = ?)
+"""
+_NOT_VOIDED = """
+NOT EXISTS (
+    SELECT 1 FROM attendance_corrections AS c
+    WHERE c.mark_id = a.id AND c.action = 'void'
+)
 """
 _DECIDE_FRAME = """
 UPDATE frames SET state = 'decided', decided_at = ? WHERE id = ? AND state = 'queued'
 """
-_FRAME_DECISIONS = "SELECT * FROM decisions WHERE frame_id = ? ORDER BY id"
-_FRAME_MARKS = """
-SELECT a.* FROM attendance AS a JOIN decisions AS d ON d.id = a.decision_id
-WHERE d.frame_id = ?
+_FRAME_DECISIONS = """
+SELECT d.*, r.id AS review_id
+FROM decisions AS d LEFT JOIN reviews AS r ON r.decision_id = d.id
+WHERE d.frame_id = ? ORDER BY d.id
 """
-_LAST_MARK = """
-SELECT * FROM attendance WHERE person_id = ? ORDER BY marked_at DESC, id DESC LIMIT 1
+_SELECT_DECISIONS = """
+SELECT d.*, r.id AS review_id
+FROM decisions AS d LEFT JOIN reviews AS r ON r.decision_id = d.id
+"""
+_MARKS_OF_DECISIONS = f"""
+SELECT {MARK_COLUMNS} FROM attendance AS a WHERE a.decision_id IN ({{marks}})
+"""
+_LAST_MARK = f"""
+SELECT {MARK_COLUMNS} FROM attendance AS a
+WHERE a.person_id = ? AND a.marked_at <= ? AND {_NOT_VOIDED}
+ORDER BY a.marked_at DESC, a.id DESC LIMIT 1
+"""
+_FIRST_MARK_AFTER = f"""
+SELECT {MARK_COLUMNS} FROM attendance AS a
+WHERE a.person_id = ? AND a.marked_at > ? AND {_NOT_VOIDED}
+ORDER BY a.marked_at, a.id LIMIT 1
+"""
+# Later than any stored time: to_text() always starts with a four-digit year.
+_END_OF_TIME = "9999"
+_MARKS_OF_WORK_DAY = f"""
+SELECT {MARK_COLUMNS} FROM attendance AS a
+WHERE a.work_day = ? AND {_NOT_VOIDED}
+ORDER BY a.marked_at, a.id
+"""
+_GET_MARK = f"SELECT {MARK_COLUMNS} FROM attendance AS a WHERE a.id = ?"
+_OPEN_REVIEW = """
+SELECT captured_at FROM reviews
+WHERE person_id = ? AND camera_id = ? AND state = 'pending'
+ORDER BY captured_at DESC LIMIT 1
 """
 
 
 @dataclass(frozen=True, slots=True)
+class NewMark:
+    """A mark not yet stored. ``decision_id`` is filled in when its decision is
+    stored in the same transaction."""
+
+    person_id: str
+    camera_id: str | None
+    kind: MarkKind
+    marked_at: datetime
+    local_day: str
+    work_day: str
+    similarity: float | None
+    classification: MarkClass = MarkClass.UNSCHEDULED
+    shift: str | None = None
+    source: MarkSource = MarkSource.RECOGNITION
+    decision_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class NewDecision:
-    """A decision not yet stored, and the mark it makes, if any."""
+    """A decision not yet stored, the mark it makes and whether it queues a
+    review."""
 
     frame_id: str
     camera_id: str
@@ -57,8 +140,10 @@ class NewDecision:
     similarity: float | None
     captured_at: datetime
     decided_at: datetime
-    mark_kind: MarkKind | None = None
-    local_day: str | None = None
+    reason_code: ReasonCode = ReasonCode.UNCLASSIFIED
+    rule: DecisionRule = DecisionRule.LEGACY
+    mark: NewMark | None = None
+    queue_review: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,24 +155,70 @@ class FrameDecisionsToStore:
 
 @dataclass(frozen=True, slots=True)
 class AttendanceQuery:
+    """Which marks a listing wants: ``day`` is the site-local calendar day;
+    ``after_id`` the last mark of the previous page."""
+
     day: date | None = None
     person_id: str | None = None
     camera_id: str | None = None
     limit: int = 1000
+    after_id: int | None = None
+    include_voided: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class DecisionQuery:
+    """Which decisions a listing wants; ``since``/``until`` bound the capture
+    time (inclusive, exclusive); ``after_id`` is the previous page's last."""
+
+    since: datetime | None = None
+    until: datetime | None = None
+    camera_id: str | None = None
+    person_id: str | None = None
+    outcome: Outcome | None = None
+    reason_code: ReasonCode | None = None
+    after_id: int = 0
+    limit: int = 100
 
 
 class AttendanceRepository:
     def __init__(self, db: Database) -> None:
         self._db = db
 
-    async def last_mark(self, person_id: str) -> Mark | None:
-        row = await self._db.fetch_one(_LAST_MARK, (person_id,))
-        return None if row is None else _mark(row)
+    async def last_mark(
+        self, person_id: str, *, before: datetime | None = None
+    ) -> Mark | None:
+        """The person's latest mark that still counts (voided ones do not), or
+        the latest at or before ``before``."""
+        until = to_text(before) if before is not None else _END_OF_TIME
+        row = await self._db.fetch_one(_LAST_MARK, (person_id, until))
+        return None if row is None else mark_from_row(row)
+
+    async def nearest_mark(self, person_id: str, moment: datetime) -> Mark | None:
+        """The person's counted mark closest in time to ``moment``."""
+        earlier = await self.last_mark(person_id, before=moment)
+        row = await self._db.fetch_one(_FIRST_MARK_AFTER, (person_id, to_text(moment)))
+        later = None if row is None else mark_from_row(row)
+        candidates = [m for m in (earlier, later) if m is not None]
+        return min(candidates, key=lambda m: abs(m.marked_at - moment), default=None)
+
+    async def get_mark(self, mark_id: int) -> Mark | None:
+        row = await self._db.fetch_one(_GET_MARK, (mark_id,))
+        return None if row is None else mark_from_row(row)
+
+    async def latest_open_review(
+        self, person_id: str, camera_id: str
+    ) -> datetime | None:
+        """When the person's latest review still pending on this camera was
+        captured, if there is one."""
+        row = await self._db.fetch_one(_OPEN_REVIEW, (person_id, camera_id))
+        return None if row is None else from_text(row["captured_at"])
 
     async def record(
         self, frames: list[FrameDecisionsToStore]
     ) -> dict[str, list[Decision]]:
-        """Store the decisions of several frames, and their marks, in one commit.
+        """Store the decisions of several frames, their marks and reviews, in
+        one commit.
 
         Each frame leaves the queue in the same transaction; a frame that is no
         longer queued (already decided) keeps its earlier decisions, so a frame
@@ -104,18 +235,75 @@ class AttendanceRepository:
         return stored
 
     async def query(self, query: AttendanceQuery) -> list[AttendanceRow]:
+        """Marks in time order (then id), after ``query.after_id`` if given."""
         clauses, params = _attendance_filters(query)
         where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
         sql = f"{_SELECT_ATTENDANCE}{where} ORDER BY a.marked_at, a.id LIMIT ?"
         rows = await self._db.fetch_all(sql, (*params, query.limit))
-        return [AttendanceRow(_mark(r), r["employee_no"], r["name"]) for r in rows]
+        return [
+            AttendanceRow(mark_from_row(r), r["employee_no"], r["name"]) for r in rows
+        ]
+
+    async def marks_counting_for(self, work_day: date) -> list[Mark]:
+        """Every mark that counts for ``work_day``, voided ones left out."""
+        rows = await self._db.fetch_all(_MARKS_OF_WORK_DAY, (work_day.isoformat(),))
+        return [mark_from_row(row) for row in rows]
 
     async def list_decisions(self, frame_id: str) -> list[Decision]:
         """A frame's decisions, each with the mark it made, if any."""
-        decisions = await self._db.fetch_all(_FRAME_DECISIONS, (frame_id,))
-        marks = await self._db.fetch_all(_FRAME_MARKS, (frame_id,))
-        by_decision = {row["decision_id"]: _mark(row) for row in marks}
-        return [_decision(row, by_decision.get(row["id"])) for row in decisions]
+        rows = await self._db.fetch_all(_FRAME_DECISIONS, (frame_id,))
+        return await self._with_marks(rows)
+
+    async def page_decisions(self, query: DecisionQuery) -> list[Decision]:
+        """Decisions matching ``query`` after ``query.after_id``, by id."""
+        clauses, params = _decision_filters(query)
+        where = " AND ".join(["d.id > ?", *clauses])
+        sql = f"{_SELECT_DECISIONS} WHERE {where} ORDER BY d.id LIMIT ?"
+        rows = await self._db.fetch_all(sql, (query.after_id, *params, query.limit))
+        return await self._with_marks(rows)
+
+    async def _with_marks(self, rows: list[sqlite3.Row]) -> list[Decision]:
+        ids = [row["id"] for row in rows]
+        marks: dict[int, Mark] = {}
+        if ids:
+            sql = _MARKS_OF_DECISIONS.format(marks=", ".join("?" * len(ids)))
+            for row in await self._db.fetch_all(sql, tuple(ids)):
+                marks[row["decision_id"]] = mark_from_row(row)
+        return [decision_from_row(row, marks.get(row["id"])) for row in rows]
+
+
+async def insert_mark(conn: aiosqlite.Connection, new: NewMark) -> Mark:
+    """Store one mark inside the caller's transaction."""
+    cursor = await conn.execute(
+        _INSERT_MARK,
+        (
+            new.person_id,
+            new.camera_id,
+            new.kind.value,
+            to_text(new.marked_at),
+            new.local_day,
+            new.work_day,
+            new.similarity,
+            new.decision_id,
+            new.source.value,
+            new.classification.value,
+            new.shift,
+        ),
+    )
+    return Mark(
+        id=rowid(cursor),
+        person_id=new.person_id,
+        camera_id=new.camera_id,
+        kind=new.kind,
+        marked_at=new.marked_at,
+        local_day=new.local_day,
+        similarity=new.similarity,
+        decision_id=new.decision_id,
+        work_day=new.work_day,
+        classification=new.classification,
+        source=new.source,
+        shift=new.shift,
+    )
 
 
 async def _leave_queue(
@@ -140,13 +328,18 @@ async def _insert_decision(conn: aiosqlite.Connection, new: NewDecision) -> Deci
             new.similarity,
             to_text(new.captured_at),
             to_text(new.decided_at),
+            new.reason_code.value,
+            new.rule.value,
         ),
     )
-    decision_id = _rowid(cursor)
+    decision_id = rowid(cursor)
 
     mark = None
-    if new.mark_kind is not None:
-        mark = await _insert_mark(conn, new, decision_id)
+    if new.mark is not None:
+        mark = await insert_mark(conn, replace(new.mark, decision_id=decision_id))
+    review_id = None
+    if new.queue_review:
+        review_id = await _insert_review(conn, new, decision_id)
     return Decision(
         id=decision_id,
         frame_id=new.frame_id,
@@ -159,42 +352,36 @@ async def _insert_decision(conn: aiosqlite.Connection, new: NewDecision) -> Deci
         decided_at=new.decided_at,
         captured_at=new.captured_at,
         mark=mark,
+        reason_code=new.reason_code,
+        rule=new.rule,
+        review_id=review_id,
     )
 
 
-async def _insert_mark(
+async def _insert_review(
     conn: aiosqlite.Connection, new: NewDecision, decision_id: int
-) -> Mark:
-    if new.person_id is None or new.similarity is None or new.local_day is None:
-        raise ValueError("a mark needs a person, a similarity and a local day")
-    kind = new.mark_kind or MarkKind.CHECK_IN
+) -> int:
+    if new.similarity is None:
+        raise ValueError("a review needs the similarity it doubts")
     cursor = await conn.execute(
-        _INSERT_MARK,
+        _INSERT_REVIEW,
         (
-            new.person_id,
-            new.camera_id,
-            kind.value,
-            to_text(new.captured_at),
-            new.local_day,
-            new.similarity,
             decision_id,
+            new.frame_id,
+            new.camera_id,
+            new.person_id,
+            new.subject,
+            new.similarity,
+            to_text(new.captured_at),
+            to_text(new.decided_at),
         ),
     )
-    return Mark(
-        id=_rowid(cursor),
-        person_id=new.person_id,
-        camera_id=new.camera_id,
-        kind=kind,
-        marked_at=new.captured_at,
-        local_day=new.local_day,
-        similarity=new.similarity,
-        decision_id=decision_id,
-    )
+    return rowid(cursor)
 
 
-def _attendance_filters(query: AttendanceQuery) -> tuple[list[str], list[str]]:
+def _attendance_filters(query: AttendanceQuery) -> tuple[list[str], list[object]]:
     clauses: list[str] = []
-    params: list[str] = []
+    params: list[object] = []
     if query.day is not None:
         clauses.append("a.local_day = ?")
         params.append(query.day.isoformat())
@@ -204,16 +391,44 @@ def _attendance_filters(query: AttendanceQuery) -> tuple[list[str], list[str]]:
     if query.camera_id is not None:
         clauses.append("a.camera_id = ?")
         params.append(query.camera_id)
+    if query.after_id is not None:
+        clauses.append(_AFTER_MARK)
+        params.append(query.after_id)
+    if not query.include_voided:
+        clauses.append(_NOT_VOIDED)
     return clauses, params
 
 
-def _rowid(cursor: aiosqlite.Cursor) -> int:
+def _decision_filters(query: DecisionQuery) -> tuple[list[str], list[object]]:
+    clauses: list[str] = []
+    params: list[object] = []
+    # Stored times are to_text() output, which sorts as text in time order.
+    if query.since is not None:
+        clauses.append("d.captured_at >= ?")
+        params.append(to_text(query.since))
+    if query.until is not None:
+        clauses.append("d.captured_at < ?")
+        params.append(to_text(query.until))
+    equal = {
+        "d.camera_id": query.camera_id,
+        "d.person_id": query.person_id,
+        "d.outcome": query.outcome.value if query.outcome else None,
+        "d.reason_code": query.reason_code.value if query.reason_code else None,
+    }
+    for column, value in equal.items():
+        if value is not None:
+            clauses.append(f"{column} = ?")
+            params.append(value)
+    return clauses, params
+
+
+def rowid(cursor: aiosqlite.Cursor) -> int:
     if cursor.lastrowid is None:
         raise RuntimeError("SQLite returned no row id for an insert")
     return cursor.lastrowid
 
 
-def _mark(row: sqlite3.Row) -> Mark:
+def mark_from_row(row: sqlite3.Row) -> Mark:
     return Mark(
         id=row["id"],
         person_id=row["person_id"],
@@ -223,10 +438,15 @@ def _mark(row: sqlite3.Row) -> Mark:
         local_day=row["local_day"],
         similarity=row["similarity"],
         decision_id=row["decision_id"],
+        work_day=row["work_day"],
+        classification=MarkClass(row["classification"]),
+        source=MarkSource(row["source"]),
+        shift=row["shift"],
+        voided=bool(row["voided"]),
     )
 
 
-def _decision(row: sqlite3.Row, mark: Mark | None = None) -> Decision:
+def decision_from_row(row: sqlite3.Row, mark: Mark | None = None) -> Decision:
     return Decision(
         id=row["id"],
         frame_id=row["frame_id"],
@@ -239,4 +459,16 @@ def _decision(row: sqlite3.Row, mark: Mark | None = None) -> Decision:
         decided_at=from_text(row["decided_at"]),
         captured_at=from_text(row["captured_at"]),
         mark=mark,
+        reason_code=_known(ReasonCode, row["reason_code"], ReasonCode.UNCLASSIFIED),
+        rule=_known(DecisionRule, row["rule"], DecisionRule.LEGACY),
+        review_id=row["review_id"],
     )
+
+
+def _known(kind: type[_Code], value: str, fallback: _Code) -> _Code:
+    """A stored code this version knows, else ``fallback`` (a later version's
+    code read by an older one must not make the whole listing fail)."""
+    try:
+        return kind(value)
+    except ValueError:
+        return fallback

@@ -52,6 +52,9 @@ class Database:
         self._conn = await aiosqlite.connect(self.path, isolation_level=None)
         self._conn.row_factory = sqlite3.Row
         await self._set_pragmas(self._conn)
+        # Deleted and overwritten content is zeroed rather than left in free
+        # space, so that erasing a person leaves none of their data in the file.
+        await self._conn.execute("PRAGMA secure_delete = ON")
 
         applied = await apply_migrations(self._conn)
         self._reader = await aiosqlite.connect(self.path, isolation_level=None)
