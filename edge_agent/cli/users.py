@@ -26,17 +26,18 @@ from edge_agent.cli.common import (
 from edge_agent.clients.recognition.base import SubjectExample
 from edge_agent.errors import InvalidInput
 from edge_agent.services import Services
-from edge_agent.services.users import (
-    KEEP,
+from edge_agent.services.people_import import (
     ImportOutcome,
     ImportReport,
     ImportRow,
-    MissingExample,
-    PersonChanges,
-    ReconcileReport,
     RowResult,
-    format_validity,
     parse_people_csv,
+)
+from edge_agent.services.recognizer_drift import MissingExample, ReconcileReport
+from edge_agent.services.users import (
+    KEEP,
+    PersonChanges,
+    format_validity,
     parse_validity,
 )
 

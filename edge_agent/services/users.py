@@ -39,21 +39,18 @@ finds what such a race left behind.
 from __future__ import annotations
 
 import asyncio
-import csv
 import dataclasses
 import enum
 import hashlib
-import io
 import logging
 import uuid
-from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, Final
 
-from edge_agent.clients.recognition.base import Recognizer, SubjectExample
+from edge_agent.clients.recognition.base import Recognizer
 from edge_agent.clients.storage.face_images import FaceImageStore
 from edge_agent.clients.storage.people import PeopleRepository
 from edge_agent.clock import Clock, to_text
@@ -75,6 +72,19 @@ from edge_agent.models import (
     RecognizedFace,
 )
 from edge_agent.services.audit import AuditAction, AuditService
+from edge_agent.services.people_import import (
+    PHOTO_SEPARATOR,
+    ImportOutcome,
+    ImportReport,
+    ImportRow,
+    RowResult,
+)
+from edge_agent.services.recognizer_drift import (
+    MissingExample,
+    ReconcileReport,
+    RepairProgress,
+    find_drift,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -85,21 +95,6 @@ MAX_DEPARTMENT_LENGTH = 200
 
 ERASED_NAME = "erased"
 _TOMBSTONE_PREFIX = "erased:"
-
-# The columns of an import file; the first two are required.
-IMPORT_COLUMNS = (
-    "employee_no",
-    "name",
-    "department",
-    "valid_from",
-    "valid_until",
-    "photo",
-)
-_REQUIRED_COLUMNS = frozenset(IMPORT_COLUMNS[:2])
-_PHOTO_SEPARATOR = ";"
-# Where the csv module puts the fields of a row longer than the header.
-_EXTRA_FIELDS = "\0extra"
-_TOO_MANY_FIELDS = "the row has more fields than the header"
 
 Bound = date | datetime
 
@@ -154,108 +149,6 @@ class Erasure:
     recognizer_examples_removed: int
 
 
-@dataclass(frozen=True, slots=True)
-class MissingExample:
-    """A face link whose example the recognizer does not hold."""
-
-    person_id: str
-    face_id: str
-
-
-@dataclass(frozen=True, slots=True)
-class ReconcileReport:
-    """How the recognizer's gallery differs from the people and face links.
-
-    ``orphan_subjects``: subjects with no person (or an erased one);
-    ``missing``: face links the recognizer lacks; ``unlinked``: examples of a
-    known person that no face link names. The counts say what a repair did;
-    ``failures`` what it could not do, and why.
-    """
-
-    orphan_subjects: tuple[str, ...]
-    missing: tuple[MissingExample, ...]
-    unlinked: tuple[SubjectExample, ...]
-    repaired: bool = False
-    subjects_deleted: int = 0
-    examples_deleted: int = 0
-    examples_added: int = 0
-    failures: tuple[str, ...] = ()
-
-    @property
-    def clean(self) -> bool:
-        return not (self.orphan_subjects or self.missing or self.unlinked)
-
-
-@dataclass(slots=True)
-class _Repair:
-    """What a repair has done so far."""
-
-    subjects_deleted: int = 0
-    examples_deleted: int = 0
-    examples_added: int = 0
-    failures: list[str] = field(default_factory=list)
-
-    def details(self) -> dict[str, int]:
-        return {
-            "subjects_deleted": self.subjects_deleted,
-            "examples_deleted": self.examples_deleted,
-            "examples_added": self.examples_added,
-            "failures": len(self.failures),
-        }
-
-    def applied_to(self, report: ReconcileReport) -> ReconcileReport:
-        return dataclasses.replace(
-            report,
-            repaired=True,
-            subjects_deleted=self.subjects_deleted,
-            examples_deleted=self.examples_deleted,
-            examples_added=self.examples_added,
-            failures=tuple(self.failures),
-        )
-
-
-class ImportOutcome(enum.StrEnum):
-    CREATED = "created"
-    UPDATED = "updated"
-    UNCHANGED = "unchanged"
-    FAILED = "failed"
-
-
-@dataclass(frozen=True, slots=True)
-class ImportRow:
-    """One data row of an import file: ``line`` is its line in the file (the
-    header is line 1), ``values`` holds the columns the file has, stripped."""
-
-    line: int
-    values: Mapping[str, str]
-    problem: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class RowResult:
-    line: int
-    employee_no: str
-    outcome: ImportOutcome
-    reason: str | None = None
-    person_id: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class ImportReport:
-    rows: list[RowResult] = field(default_factory=list)
-
-    def count(self, outcome: ImportOutcome) -> int:
-        return sum(1 for row in self.rows if row.outcome is outcome)
-
-    @property
-    def counts(self) -> dict[str, int]:
-        return {outcome.value: self.count(outcome) for outcome in ImportOutcome}
-
-    @property
-    def failures(self) -> list[RowResult]:
-        return [row for row in self.rows if row.outcome is ImportOutcome.FAILED]
-
-
 def parse_validity(text: str) -> Bound:
     """Read a validity bound: ``YYYY-MM-DD`` (a whole site-local day), or an
     RFC 3339 time with a UTC offset or ``Z`` (an instant, returned in UTC)."""
@@ -276,37 +169,6 @@ def format_validity(bound: Bound | None) -> str | None:
     if isinstance(bound, datetime):
         return to_text(bound)
     return bound.isoformat()
-
-
-def parse_people_csv(text: str) -> list[ImportRow]:
-    """The rows of an import file; a header without the required columns, or
-    with unknown ones, refuses the whole file."""
-    reader = csv.DictReader(io.StringIO(text), restkey=_EXTRA_FIELDS)
-    header = [name.strip() for name in reader.fieldnames or []]
-    _check_header(header)
-
-    rows = []
-    for raw in reader:
-        values = {
-            name.strip(): (value or "").strip()
-            for name, value in raw.items()
-            if name != _EXTRA_FIELDS
-        }
-        problem = _TOO_MANY_FIELDS if _EXTRA_FIELDS in raw else None
-        rows.append(ImportRow(reader.line_num, values, problem))
-    return rows
-
-
-def _check_header(header: Sequence[str]) -> None:
-    missing = sorted(_REQUIRED_COLUMNS - set(header))
-    unknown = sorted(set(header) - set(IMPORT_COLUMNS))
-    if missing or unknown:
-        raise InvalidInput(
-            f"the import file needs the columns {', '.join(IMPORT_COLUMNS[:2])} "
-            f"and may have {', '.join(IMPORT_COLUMNS[2:])}; "
-            f"missing: {', '.join(missing) or 'none'}, "
-            f"unknown: {', '.join(unknown) or 'none'}"
-        )
 
 
 class UserService:
@@ -586,7 +448,7 @@ class UserService:
         if not repair or report.clean:
             return report
 
-        done = _Repair()
+        done = RepairProgress()
         try:
             async with self._faces_lock:
                 await self._repair(report, done)
@@ -611,7 +473,7 @@ class UserService:
         )
         return report
 
-    async def _repair(self, report: ReconcileReport, done: _Repair) -> None:
+    async def _repair(self, report: ReconcileReport, done: RepairProgress) -> None:
         for subject in report.orphan_subjects:
             await self._recognizer.delete_subject_examples(subject)
             done.subjects_deleted += 1
@@ -779,43 +641,6 @@ def check_single_face(faces: Sequence[RecognizedFace], min_face_px: int) -> None
         )
 
 
-def find_drift(
-    people: Iterable[Person],
-    faces: Iterable[FaceExample],
-    examples: Iterable[SubjectExample],
-) -> ReconcileReport:
-    """Compare the recognizer's examples with the people and face links."""
-    living = {p.id for p in people if p.status is not PersonStatus.ERASED}
-    held: dict[str, set[str]] = defaultdict(set)
-    for example in examples:
-        held[example.subject].add(example.image_id)
-    links = list(faces)
-    linked: dict[str, set[str]] = defaultdict(set)
-    for face in links:
-        linked[face.person_id].add(face.example_id)
-
-    orphans = tuple(sorted(s for s in held if s not in living))
-    missing = tuple(
-        MissingExample(face.person_id, face.id)
-        for face in links
-        if not _holds(held.get(face.person_id, set()), face)
-    )
-    unlinked = tuple(
-        SubjectExample(image_id, subject)
-        for subject, image_ids in sorted(held.items())
-        if subject in living
-        for image_id in sorted(image_ids)
-        if image_id != subject and image_id not in linked[subject]
-    )
-    return ReconcileReport(orphans, missing, unlinked)
-
-
-def _holds(image_ids: set[str], face: FaceExample) -> bool:
-    # A recognizer that keeps one registration per subject lists the subject
-    # itself rather than its images, and then holds every image sent with it.
-    return face.example_id in image_ids or face.person_id in image_ids
-
-
 def _living(person: Person) -> Person:
     if person.status is PersonStatus.ERASED:
         raise Conflict(f"person {person.id} was erased")
@@ -898,7 +723,7 @@ def _row_changes(row: ImportRow) -> PersonChanges:
 
 async def _read_photos(row: ImportRow, folder: Path | None) -> list[bytes]:
     cell = row.values.get("photo", "")
-    names = [name.strip() for name in cell.split(_PHOTO_SEPARATOR) if name.strip()]
+    names = [name.strip() for name in cell.split(PHOTO_SEPARATOR) if name.strip()]
     if not names:
         return []
     if folder is None:
