@@ -18,15 +18,9 @@ from edge_agent.gateway.rbac import Permission
 from edge_agent.gateway.routing import endpoint
 from edge_agent.gateway.validation import parse_json, parse_query
 from edge_agent.models import (
-    AttendanceRow,
     Correction,
-    DailyRow,
-    Decision,
-    Mark,
     MarkKind,
-    MarkSource,
     Outcome,
-    Person,
     ReasonCode,
 )
 from edge_agent.services.attendance import (
@@ -130,7 +124,7 @@ async def list_attendance(request: web.Request) -> web.Response:
     return rendering.json_response(
         {
             "day": day.isoformat() if day else None,
-            "attendance": [attendance_row(r) for r in page.rows],
+            "attendance": [rendering.attendance_row(r) for r in page.rows],
             "next_cursor": page.next_cursor,
         }
     )
@@ -155,7 +149,7 @@ async def list_decisions(request: web.Request) -> web.Response:
     page = await service.page_decisions(filters, query.cursor, query.limit)
     return rendering.json_response(
         {
-            "decisions": [decision(d, page.people) for d in page.decisions],
+            "decisions": [rendering.decision(d, page.people) for d in page.decisions],
             "next_cursor": page.next_cursor,
         }
     )
@@ -176,7 +170,7 @@ async def daily_report(request: web.Request) -> web.Response:
         {
             "day": day.isoformat(),
             "timezone": service.policy.timezone.key,
-            "people": [daily(r) for r in rows],
+            "people": [rendering.daily(r) for r in rows],
         }
     )
 
@@ -200,7 +194,7 @@ async def correct_attendance(request: web.Request) -> web.Response:
         added, new_mark = await service.add_mark(
             person, kind, at, body.camera_id, body.comment, actor
         )
-        answer = {"correction": correction(added), "mark": mark(new_mark)}
+        answer = {"correction": correction(added), "mark": rendering.mark(new_mark)}
     return rendering.json_response(answer, status=201)
 
 
@@ -236,73 +230,6 @@ def _addition(body: NewCorrection) -> tuple[str, MarkKind, datetime]:
 
 
 # --- on the wire --------------------------------------------------------------
-
-
-def mark(m: Mark) -> dict[str, Any]:
-    return {
-        "id": m.id,
-        "person_id": m.person_id,
-        "camera_id": m.camera_id,
-        "kind": m.kind.value,
-        "marked_at": to_text(m.marked_at),
-        "local_day": m.local_day,
-        "work_day": m.counts_for,
-        "similarity": m.similarity,
-        "classification": m.classification.value,
-        "shift": m.shift,
-        "source": m.source.value,
-        "manual": m.source is MarkSource.MANUAL,
-        "voided": m.voided,
-        "decision_id": m.decision_id,
-    }
-
-
-def attendance_row(row: AttendanceRow) -> dict[str, Any]:
-    return {**mark(row.mark), "employee_no": row.employee_no, "name": row.name}
-
-
-def decision(d: Decision, people: dict[str, Person]) -> dict[str, Any]:
-    who = people.get(d.person_id) if d.person_id else None
-    return {
-        "id": d.id,
-        "frame_id": d.frame_id,
-        "camera_id": d.camera_id,
-        "outcome": d.outcome.value,
-        "reason_code": d.reason_code.value,
-        "rule": d.rule.value,
-        "reason": d.reason,
-        "person": (
-            {"id": who.id, "employee_no": who.employee_no, "name": who.name}
-            if who
-            else None
-        ),
-        "subject": d.subject,
-        "similarity": d.similarity,
-        "mark": mark(d.mark) if d.mark else None,
-        "review_id": d.review_id,
-        "captured_at": to_text(d.captured_at),
-        "decided_at": to_text(d.decided_at),
-    }
-
-
-def daily(row: DailyRow) -> dict[str, Any]:
-    return {
-        "person_id": row.person_id,
-        "employee_no": row.employee_no,
-        "name": row.name,
-        "day": row.day.isoformat(),
-        "shift": row.shift,
-        "scheduled": row.scheduled,
-        "first_in": to_text(row.first_in) if row.first_in else None,
-        "last_out": to_text(row.last_out) if row.last_out else None,
-        "worked_s": int(row.worked.total_seconds()),
-        "status": row.status.value,
-        "late": row.late,
-        "early_exit": row.early_exit,
-        "missing_check_out": row.missing_check_out,
-        "manual": row.manual,
-        "marks": row.marks,
-    }
 
 
 def correction(c: Correction) -> dict[str, Any]:

@@ -11,12 +11,15 @@ from edge_agent.clock import to_text
 from edge_agent.models import (
     AttendanceRow,
     Camera,
+    DailyRow,
     Decision,
     FaceExample,
     Mark,
+    MarkSource,
     Person,
 )
 from edge_agent.services.ingestion import FrameOutcome
+from edge_agent.services.users import Erasure, format_validity
 
 
 def person(p: Person) -> dict[str, Any]:
@@ -27,6 +30,9 @@ def person(p: Person) -> dict[str, Any]:
         "department": p.department,
         "status": p.status.value,
         "created_at": to_text(p.created_at),
+        "valid_from": format_validity(p.valid_from),
+        "valid_until": format_validity(p.valid_until),
+        "erased_at": to_text(p.erased_at) if p.erased_at else None,
     }
 
 
@@ -36,6 +42,16 @@ def face(f: FaceExample) -> dict[str, Any]:
         "person_id": f.person_id,
         "image_sha256": f.image_sha256,
         "enrolled_at": to_text(f.enrolled_at),
+        "example_id": f.example_id,
+        "enrolled_by": f.enrolled_by,
+    }
+
+
+def erasure(e: Erasure) -> dict[str, Any]:
+    return {
+        "person": person(e.person),
+        "face_links_removed": e.face_links_removed,
+        "recognizer_examples_removed": e.recognizer_examples_removed,
     }
 
 
@@ -59,9 +75,11 @@ def mark(m: Mark) -> dict[str, Any]:
         "work_day": m.counts_for,
         "similarity": m.similarity,
         "classification": m.classification.value,
-        "source": m.source.value,
         "shift": m.shift,
+        "source": m.source.value,
+        "manual": m.source is MarkSource.MANUAL,
         "voided": m.voided,
+        "decision_id": m.decision_id,
     }
 
 
@@ -73,20 +91,43 @@ def decision(d: Decision, people: dict[str, Person]) -> dict[str, Any]:
     who = people.get(d.person_id) if d.person_id else None
     return {
         "id": d.id,
+        "frame_id": d.frame_id,
+        "camera_id": d.camera_id,
         "outcome": d.outcome.value,
         "reason_code": d.reason_code.value,
         "rule": d.rule.value,
         "reason": d.reason,
-        "review_id": d.review_id,
         "person": (
             {"id": who.id, "employee_no": who.employee_no, "name": who.name}
             if who
             else None
         ),
+        "subject": d.subject,
         "similarity": d.similarity,
         "mark": mark(d.mark) if d.mark else None,
+        "review_id": d.review_id,
         "captured_at": to_text(d.captured_at),
         "decided_at": to_text(d.decided_at),
+    }
+
+
+def daily(row: DailyRow) -> dict[str, Any]:
+    return {
+        "person_id": row.person_id,
+        "employee_no": row.employee_no,
+        "name": row.name,
+        "day": row.day.isoformat(),
+        "shift": row.shift,
+        "scheduled": row.scheduled,
+        "first_in": to_text(row.first_in) if row.first_in else None,
+        "last_out": to_text(row.last_out) if row.last_out else None,
+        "worked_s": int(row.worked.total_seconds()),
+        "status": row.status.value,
+        "late": row.late,
+        "early_exit": row.early_exit,
+        "missing_check_out": row.missing_check_out,
+        "manual": row.manual,
+        "marks": row.marks,
     }
 
 

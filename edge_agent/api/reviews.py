@@ -9,7 +9,6 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from edge_agent.api import rendering
-from edge_agent.api.attendance import mark
 from edge_agent.api.keys import services
 from edge_agent.clock import to_text
 from edge_agent.errors import NotFound
@@ -106,7 +105,7 @@ async def resolve_review(request: web.Request) -> web.Response:
     return rendering.json_response(
         {
             "review": review(result.review),
-            "mark": mark(result.mark) if result.mark else None,
+            "mark": rendering.mark(result.mark) if result.mark else None,
             "reason": result.reason,
         }
     )

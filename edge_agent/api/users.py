@@ -9,7 +9,7 @@ the person (see ``services.users``); the answer is the tombstone left behind.
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 from aiohttp import web
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
@@ -17,19 +17,15 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_valida
 from edge_agent.api import rendering
 from edge_agent.api.keys import services
 from edge_agent.api.uploads import read_image
-from edge_agent.clock import to_text
 from edge_agent.gateway.context import PRINCIPAL
 from edge_agent.gateway.rbac import Permission
 from edge_agent.gateway.routing import endpoint
 from edge_agent.gateway.validation import parse_json, parse_query
-from edge_agent.models import FaceExample, Person
 from edge_agent.services.users import (
     MAX_DEPARTMENT_LENGTH,
     MAX_EMPLOYEE_NO_LENGTH,
     MAX_NAME_LENGTH,
-    Erasure,
     PersonChanges,
-    format_validity,
     parse_validity,
 )
 
@@ -97,32 +93,6 @@ class PeopleQuery(BaseModel):
     )
 
 
-def person_body(p: Person) -> dict[str, Any]:
-    """A person on the wire: the shared fields, validity and erasure time."""
-    return {
-        **rendering.person(p),
-        "valid_from": format_validity(p.valid_from),
-        "valid_until": format_validity(p.valid_until),
-        "erased_at": to_text(p.erased_at) if p.erased_at else None,
-    }
-
-
-def face_body(f: FaceExample) -> dict[str, Any]:
-    return {
-        **rendering.face(f),
-        "example_id": f.example_id,
-        "enrolled_by": f.enrolled_by,
-    }
-
-
-def erasure_body(erasure: Erasure) -> dict[str, Any]:
-    return {
-        "person": person_body(erasure.person),
-        "face_links_removed": erasure.face_links_removed,
-        "recognizer_examples_removed": erasure.recognizer_examples_removed,
-    }
-
-
 @routes.post("/v1/users")
 @endpoint(
     "Create a person",
@@ -140,7 +110,7 @@ async def create_user(request: web.Request) -> web.Response:
         valid_from=body.valid_from,
         valid_until=body.valid_until,
     )
-    return rendering.json_response(person_body(person), status=201)
+    return rendering.json_response(rendering.person(person), status=201)
 
 
 @routes.get("/v1/users")
@@ -150,14 +120,14 @@ async def list_users(request: web.Request) -> web.Response:
     people = await services(request).users.list_people(
         include_erased=query.include_erased
     )
-    return rendering.json_response({"users": [person_body(p) for p in people]})
+    return rendering.json_response({"users": [rendering.person(p) for p in people]})
 
 
 @routes.get("/v1/users/{id}")
 @endpoint("Read a person by id or employee number", permission=Permission.USERS_READ)
 async def get_user(request: web.Request) -> web.Response:
     person = await services(request).users.get(request.match_info["id"])
-    return rendering.json_response(person_body(person))
+    return rendering.json_response(rendering.person(person))
 
 
 @routes.patch("/v1/users/{id}")
@@ -171,7 +141,7 @@ async def update_user(request: web.Request) -> web.Response:
     person = await services(request).users.update(
         request.match_info["id"], body.changes(), request[PRINCIPAL]
     )
-    return rendering.json_response(person_body(person))
+    return rendering.json_response(rendering.person(person))
 
 
 @routes.post("/v1/users/{id}/deactivate")
@@ -183,7 +153,7 @@ async def deactivate_user(request: web.Request) -> web.Response:
     person = await services(request).users.deactivate(
         request.match_info["id"], request[PRINCIPAL]
     )
-    return rendering.json_response(person_body(person))
+    return rendering.json_response(rendering.person(person))
 
 
 @routes.post("/v1/users/{id}/activate")
@@ -192,7 +162,7 @@ async def activate_user(request: web.Request) -> web.Response:
     person = await services(request).users.activate(
         request.match_info["id"], request[PRINCIPAL]
     )
-    return rendering.json_response(person_body(person))
+    return rendering.json_response(rendering.person(person))
 
 
 @routes.delete("/v1/users/{id}")
@@ -204,7 +174,7 @@ async def erase_user(request: web.Request) -> web.Response:
     erasure = await services(request).users.erase(
         request.match_info["id"], request[PRINCIPAL]
     )
-    return rendering.json_response(erasure_body(erasure))
+    return rendering.json_response(rendering.erasure(erasure))
 
 
 @routes.post("/v1/users/{id}/faces")
@@ -221,14 +191,14 @@ async def enroll_face(request: web.Request) -> web.Response:
         request.match_info["id"], upload.content, request[PRINCIPAL]
     )
     status = 201 if enrollment.created else 200
-    return rendering.json_response(face_body(enrollment.face), status=status)
+    return rendering.json_response(rendering.face(enrollment.face), status=status)
 
 
 @routes.get("/v1/users/{id}/faces")
 @endpoint("List a person's face examples", permission=Permission.USERS_READ)
 async def list_faces(request: web.Request) -> web.Response:
     faces = await services(request).users.list_faces(request.match_info["id"])
-    return rendering.json_response({"faces": [face_body(f) for f in faces]})
+    return rendering.json_response({"faces": [rendering.face(f) for f in faces]})
 
 
 @routes.delete("/v1/users/{id}/faces/{face_id}")

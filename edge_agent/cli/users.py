@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+from collections.abc import Awaitable, Callable
 from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -11,7 +12,7 @@ import typer
 from rich.progress import Progress
 from rich.table import Table
 
-from edge_agent.api.users import erasure_body, face_body, person_body
+from edge_agent.api import rendering
 from edge_agent.cli.common import (
     ConfigOption,
     DataDirOption,
@@ -25,6 +26,7 @@ from edge_agent.cli.common import (
 )
 from edge_agent.clients.recognition.base import SubjectExample
 from edge_agent.errors import InvalidInput
+from edge_agent.models import Person
 from edge_agent.services import Services
 from edge_agent.services.people_import import (
     ImportOutcome,
@@ -84,7 +86,7 @@ def users_add(
         ),
     )
     if as_json:
-        print_json(person_body(person))
+        print_json(rendering.person(person))
     else:
         console.print(f"Created {person.name} ({person.employee_no}), id {person.id}")
 
@@ -104,7 +106,7 @@ def users_list(
         lambda s: s.users.list_people(include_erased=include_erased),
     )
     if as_json:
-        print_json([person_body(p) for p in people])
+        print_json([rendering.person(p) for p in people])
         return
     table = Table(
         "Employee", "Name", "Department", "Status", "Valid", "Id", title="People"
@@ -150,9 +152,18 @@ def users_update(
         lambda s: s.users.update(person, changes, local_actor()),
     )
     if as_json:
-        print_json(person_body(updated))
+        print_json(rendering.person(updated))
     else:
         console.print(f"Updated {updated.name} ({updated.employee_no})")
+
+
+def _change_status(
+    config: Path | None,
+    data_dir: Path | None,
+    change: Callable[[Services], Awaitable[Person]],
+) -> None:
+    done = with_services(settings_from(config, data_dir), change)
+    console.print(f"{done.name} ({done.employee_no}) is {done.status.value}")
 
 
 @app.command("deactivate")
@@ -162,11 +173,9 @@ def users_deactivate(
     data_dir: DataDirOption = None,
 ) -> None:
     """Stop marking a person; their faces stay enrolled."""
-    done = with_services(
-        settings_from(config, data_dir),
-        lambda s: s.users.deactivate(person, local_actor()),
+    _change_status(
+        config, data_dir, lambda s: s.users.deactivate(person, local_actor())
     )
-    console.print(f"{done.name} ({done.employee_no}) is {done.status.value}")
 
 
 @app.command("activate")
@@ -176,11 +185,7 @@ def users_activate(
     data_dir: DataDirOption = None,
 ) -> None:
     """Mark a deactivated person again."""
-    done = with_services(
-        settings_from(config, data_dir),
-        lambda s: s.users.activate(person, local_actor()),
-    )
-    console.print(f"{done.name} ({done.employee_no}) is {done.status.value}")
+    _change_status(config, data_dir, lambda s: s.users.activate(person, local_actor()))
 
 
 @app.command("delete")
@@ -202,7 +207,7 @@ def users_delete(
         lambda s: s.users.erase(person, local_actor()),
     )
     if as_json:
-        print_json(erasure_body(erasure))
+        print_json(rendering.erasure(erasure))
         return
     console.print(
         f"Erased person {erasure.person.id}: {erasure.face_links_removed} faces, "
@@ -242,7 +247,7 @@ def users_faces(
         settings_from(config, data_dir), lambda s: s.users.list_faces(person)
     )
     if as_json:
-        print_json([face_body(f) for f in faces])
+        print_json([rendering.face(f) for f in faces])
         return
     table = Table("Face", "Enrolled (UTC)", "By", "Image SHA-256", title="Faces")
     for f in faces:
