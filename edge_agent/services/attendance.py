@@ -9,6 +9,7 @@ camera's recent frames), applies them, and stores the outcome.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
@@ -555,20 +556,7 @@ def _remember(batch: _Batch, new: NewDecision) -> None:
 
 def _provisional_mark(new: NewMark) -> Mark:
     """A stand-in for a mark not yet committed, for the rest of the same batch."""
-    return Mark(
-        id=0,
-        person_id=new.person_id,
-        camera_id=new.camera_id,
-        kind=new.kind,
-        marked_at=new.marked_at,
-        local_day=new.local_day,
-        similarity=new.similarity,
-        decision_id=None,
-        work_day=new.work_day,
-        classification=new.classification,
-        source=new.source,
-        shift=new.shift,
-    )
+    return dataclasses.replace(new, decision_id=None).stored_as(0)
 
 
 def _shift_of(

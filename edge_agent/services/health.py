@@ -6,6 +6,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
+from edge_agent.clients.recognition.resilient import ResilientRecognizer
 from edge_agent.clients.storage.database import Database
 from edge_agent.services.pipeline import FramePipeline
 
@@ -28,7 +29,7 @@ class Readiness:
 
 class HealthService:
     def __init__(
-        self, db: Database, pipeline: FramePipeline, recognizer: object
+        self, db: Database, pipeline: FramePipeline, recognizer: ResilientRecognizer
     ) -> None:
         self._db = db
         self._pipeline = pipeline
@@ -54,8 +55,8 @@ class HealthService:
         return "ok"
 
     def _breaker(self, reasons: list[str]) -> str:
-        state = getattr(self._recognizer, "state", "closed")
+        state = self._recognizer.state
         if state == "open":
-            why = getattr(self._recognizer, "opened_reason", None) or "failures"
+            why = self._recognizer.opened_reason or "failures"
             reasons.append(f"the recognizer circuit is open: {why}")
         return str(state)

@@ -161,8 +161,7 @@ class IngestionService:
         window = timedelta(seconds=self._settings.duplicate_frame_window_s)
         if not window:
             return None
-        twin_id = await self._frames.recent_twin(camera_id, sha256, now - window)
-        twin = await self._frames.get(twin_id) if twin_id else None
+        twin = await self._frames.recent_twin(camera_id, sha256, now - window)
         if twin is None:
             return None
         self._metrics.frames_refused.labels("duplicate_frame").inc()

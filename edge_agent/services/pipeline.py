@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
+from typing import Any
 
 from edge_agent.clients.recognition.base import (
     Recognizer,
@@ -175,11 +176,8 @@ class FramePipeline:
         """A future for the decisions of a frame not yet decided."""
         return self._waiters.expect(frame_id)
 
-    def resolve_now(self, frame_id: str, decided: FrameDecisions) -> None:
-        self._waiters.resolve(frame_id, decided)
-
-    def _spawn(self, loop: Callable[[], Awaitable[None]], name: str) -> None:
-        self._tasks.append(asyncio.create_task(loop(), name=name))  # type: ignore[arg-type]
+    def _spawn(self, loop: Callable[[], Coroutine[Any, Any, None]], name: str) -> None:
+        self._tasks.append(asyncio.create_task(loop(), name=name))
 
     def _grow(self, frames: int, size: int) -> None:
         self.backlog.frames += frames
@@ -260,17 +258,12 @@ class FramePipeline:
         while True:
             try:
                 return await self._recognizer.recognize(content)
-            except RecognizerCallFailed as exc:
-                if not exc.transient and not isinstance(exc, RecognizerKeyRejected):
-                    raise
-                wait = delay
-                logger.warning(
-                    "Frame %s waits %.1f s for the recognizer: %s", frame_id, wait, exc
-                )
-                await asyncio.sleep(wait)
-                delay = min(delay * 2, _MAX_RETRY_WAIT_S)
             except Unavailable as exc:
-                wait = float(getattr(exc, "retry_after_s", 0) or delay)
+                if _refuses_this_frame(exc):
+                    raise
+                # An open circuit says when to come back; a failed call backs off.
+                failed_call = isinstance(exc, RecognizerCallFailed)
+                wait = delay if failed_call else float(exc.retry_after_s)
                 logger.warning(
                     "Frame %s waits %.1f s for the recognizer: %s", frame_id, wait, exc
                 )
@@ -279,19 +272,25 @@ class FramePipeline:
 
     async def _commit_loop(self) -> None:
         while True:
-            batch = [await self._ready.get()]
-            while (
-                len(batch) < self._settings.decision_batch and not self._ready.empty()
-            ):
-                batch.append(self._ready.get_nowait())
-            while True:
-                try:
-                    await self._commit(batch)
-                    break
-                except Exception:
-                    # Nothing of the batch is committed; it can be tried again.
-                    logger.exception("Committing %d frame(s) failed", len(batch))
-                    await asyncio.sleep(_FAULT_PAUSE_S)
+            batch = await self._next_batch()
+            await self._commit_until_done(batch)
+
+    async def _next_batch(self) -> list[_Ready]:
+        """The first ready frame, and whatever else is ready now, up to a batch."""
+        batch = [await self._ready.get()]
+        while len(batch) < self._settings.decision_batch and not self._ready.empty():
+            batch.append(self._ready.get_nowait())
+        return batch
+
+    async def _commit_until_done(self, batch: list[_Ready]) -> None:
+        while True:
+            try:
+                await self._commit(batch)
+                return
+            except Exception:
+                # Nothing of the batch is committed; it can be tried again.
+                logger.exception("Committing %d frame(s) failed", len(batch))
+                await asyncio.sleep(_FAULT_PAUSE_S)
 
     async def _commit(self, batch: list[_Ready]) -> None:
         decided = await self._attendance.decide_batch([item.findings for item in batch])
@@ -306,3 +305,13 @@ class FramePipeline:
             for decision in result.decisions:
                 self._metrics.frames_decided.labels(decision.outcome.value).inc()
             self._waiters.resolve(item.record.id, result)
+
+
+def _refuses_this_frame(exc: Unavailable) -> bool:
+    """A refusal of the frame itself (a 4xx other than a bad key), which asking
+    again would not change; outages and a rejected key are waited out."""
+    return (
+        isinstance(exc, RecognizerCallFailed)
+        and not exc.transient
+        and not isinstance(exc, RecognizerKeyRejected)
+    )

@@ -240,9 +240,6 @@ class UserService:
                 f"no person with id or employee number {reference!r}"
             ) from None
 
-    async def find_by_subject(self, subject: str) -> Person | None:
-        return await self._people.find(subject)
-
     async def update(
         self, reference: str, changes: PersonChanges, actor: Principal
     ) -> Person:

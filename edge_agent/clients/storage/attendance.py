@@ -125,6 +125,23 @@ class NewMark:
     source: MarkSource = MarkSource.RECOGNITION
     decision_id: int | None = None
 
+    def stored_as(self, mark_id: int) -> Mark:
+        """The mark this becomes once stored under ``mark_id``."""
+        return Mark(
+            id=mark_id,
+            person_id=self.person_id,
+            camera_id=self.camera_id,
+            kind=self.kind,
+            marked_at=self.marked_at,
+            local_day=self.local_day,
+            similarity=self.similarity,
+            decision_id=self.decision_id,
+            work_day=self.work_day,
+            classification=self.classification,
+            source=self.source,
+            shift=self.shift,
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class NewDecision:
@@ -290,20 +307,7 @@ async def insert_mark(conn: aiosqlite.Connection, new: NewMark) -> Mark:
             new.shift,
         ),
     )
-    return Mark(
-        id=rowid(cursor),
-        person_id=new.person_id,
-        camera_id=new.camera_id,
-        kind=new.kind,
-        marked_at=new.marked_at,
-        local_day=new.local_day,
-        similarity=new.similarity,
-        decision_id=new.decision_id,
-        work_day=new.work_day,
-        classification=new.classification,
-        source=new.source,
-        shift=new.shift,
-    )
+    return new.stored_as(rowid(cursor))
 
 
 async def _leave_queue(

@@ -16,7 +16,7 @@ INSERT INTO frames (id, camera_id, sha256, size_bytes, format, width, height,
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 """
 _RECENT_TWIN = """
-SELECT id FROM frames
+SELECT * FROM frames
 WHERE camera_id = ? AND sha256 = ? AND received_at >= ?
 ORDER BY received_at DESC LIMIT 1
 """
@@ -89,12 +89,12 @@ class FrameRepository:
 
     async def recent_twin(
         self, camera_id: str, sha256: str, since: datetime
-    ) -> str | None:
-        """The id of an identical frame of this camera received since ``since``."""
+    ) -> FrameRecord | None:
+        """An identical frame of this camera received since ``since``."""
         row = await self._db.fetch_one(
             _RECENT_TWIN, (camera_id, sha256, to_text(since))
         )
-        return None if row is None else str(row["id"])
+        return None if row is None else _record(row)
 
     async def get(self, frame_id: str) -> FrameRecord | None:
         row = await self._db.fetch_one("SELECT * FROM frames WHERE id = ?", (frame_id,))
