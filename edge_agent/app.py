@@ -123,12 +123,7 @@ def _token_codec(settings: Settings) -> TokenCodec:
 
 
 def _wire(settings: Settings, clients: _Clients) -> tuple[Services, FramePipeline]:
-    db, recognizer, decoder, clock = (
-        clients.db,
-        clients.recognizer,
-        clients.decoder,
-        clients.clock,
-    )
+    db, clock = clients.db, clients.clock
     people = PeopleRepository(db)
     keys = CameraKeyRepository(db)
     audit = AuditService(AuditRepository(db), clock)
@@ -136,32 +131,55 @@ def _wire(settings: Settings, clients: _Clients) -> tuple[Services, FramePipelin
     cameras = CameraService(
         camera_repository, keys, audit, clock, settings.auth.key_rotation_grace_s
     )
+
     policy = _policy(settings)
     shift_repository = ShiftRepository(db)
     attendance = AttendanceService(
         AttendanceRepository(db), people, policy, clock, shifts=shift_repository
     )
-    auth = AuthService(
-        AccountRepository(db),
-        keys,
-        RevocationRepository(db),
-        _token_codec(settings),
-        audit,
-        settings.auth,
-        clock,
+    pipeline, ingestion = _frame_path(settings, clients, cameras, attendance)
+
+    services = Services(
+        users=_users(settings, clients, people, audit),
+        cameras=cameras,
+        attendance=attendance,
+        ingestion=ingestion,
+        auth=_auth(settings, db, keys, audit, clock),
+        audit=audit,
+        health=HealthService(db, pipeline, clients.recognizer),
+        streams=StreamService(
+            StreamRepository(db), cameras, ingestion.submit, clock, audit=audit
+        ),
+        shifts=ShiftService(shift_repository, people, audit, clock, policy.timezone),
+        reviews=ReviewService(
+            ReviewRepository(db), attendance, camera_repository, audit, clock
+        ),
+        corrections=CorrectionService(
+            CorrectionRepository(db), attendance, camera_repository, audit, clock
+        ),
     )
-    frames = FrameRepository(db, settings.spool.group_commit_ms / 1000)
+    return services, pipeline
+
+
+def _frame_path(
+    settings: Settings,
+    clients: _Clients,
+    cameras: CameraService,
+    attendance: AttendanceService,
+) -> tuple[FramePipeline, IngestionService]:
+    """The spool's two halves: acceptance, and the workers that decide."""
+    frames = FrameRepository(clients.db, settings.spool.group_commit_ms / 1000)
     pipeline = FramePipeline(
         clients.spool,
         frames,
         cameras,
-        decoder,
-        recognizer,
+        clients.decoder,
+        clients.recognizer,
         attendance,
         settings.spool,
         settings.imaging,
         clients.metrics,
-        clock,
+        clients.clock,
     )
     ingestion = IngestionService(
         cameras,
@@ -172,38 +190,42 @@ def _wire(settings: Settings, clients: _Clients) -> tuple[Services, FramePipelin
         settings.spool,
         settings.imaging,
         clients.metrics,
+        clients.clock,
+    )
+    return pipeline, ingestion
+
+
+def _users(
+    settings: Settings, clients: _Clients, people: PeopleRepository, audit: AuditService
+) -> UserService:
+    return UserService(
+        people,
+        clients.recognizer,
+        FaceImageStore(settings.storage.data_dir / "faces"),
+        clients.decoder,
+        audit,
+        clients.clock,
+        imaging=settings.imaging,
+        min_face_px=settings.enrollment.min_face_px,
+    )
+
+
+def _auth(
+    settings: Settings,
+    db: Database,
+    keys: CameraKeyRepository,
+    audit: AuditService,
+    clock: Clock,
+) -> AuthService:
+    return AuthService(
+        AccountRepository(db),
+        keys,
+        RevocationRepository(db),
+        _token_codec(settings),
+        audit,
+        settings.auth,
         clock,
     )
-    streams = StreamService(
-        StreamRepository(db), cameras, ingestion.submit, clock, audit=audit
-    )
-    services = Services(
-        users=UserService(
-            people,
-            recognizer,
-            FaceImageStore(settings.storage.data_dir / "faces"),
-            decoder,
-            audit,
-            clock,
-            imaging=settings.imaging,
-            min_face_px=settings.enrollment.min_face_px,
-        ),
-        cameras=cameras,
-        attendance=attendance,
-        ingestion=ingestion,
-        auth=auth,
-        audit=audit,
-        health=HealthService(db, pipeline, recognizer),
-        streams=streams,
-        shifts=ShiftService(shift_repository, people, audit, clock, policy.timezone),
-        reviews=ReviewService(
-            ReviewRepository(db), attendance, camera_repository, audit, clock
-        ),
-        corrections=CorrectionService(
-            CorrectionRepository(db), attendance, camera_repository, audit, clock
-        ),
-    )
-    return services, pipeline
 
 
 def create_app(settings: Settings, clock: Clock | None = None) -> web.Application:

@@ -1,0 +1,1 @@
+"""Clients: adapters to the outside (storage, recognition)."""

@@ -1,0 +1,1 @@
+"""Observability: logging and metrics, importable by every layer."""

@@ -1,0 +1,1 @@
+"""Recognition clients: adapters to face recognition services, and resilience."""
