@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from aiohttp import web
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from edge_agent.api import rendering
 from edge_agent.api.keys import services
-from edge_agent.clock import to_text
 from edge_agent.gateway.rbac import Permission
 from edge_agent.gateway.routing import endpoint
 from edge_agent.gateway.validation import parse_query
-from edge_agent.models import AuditEntry
 from edge_agent.services.audit import MAX_PAGE_SIZE, AuditFilter
 
 routes = web.RouteTableDef()
@@ -43,27 +39,10 @@ async def list_audit_logs(request: web.Request) -> web.Response:
     )
     return rendering.json_response(
         {
-            "entries": [audit_entry(e) for e in page.entries],
+            "entries": [rendering.audit_entry(e) for e in page.entries],
             "next_cursor": page.next_cursor,
         }
     )
-
-
-def audit_entry(entry: AuditEntry) -> dict[str, Any]:
-    """One entry on the wire, with both hashes so a reader can check the links."""
-    return {
-        "seq": entry.seq,
-        "at": to_text(entry.at),
-        "actor": entry.actor,
-        "actor_role": entry.actor_role,
-        "action": entry.action,
-        "target": entry.target,
-        "source": entry.source,
-        "outcome": entry.outcome,
-        "details": entry.details,
-        "prev_hash": entry.prev_hash,
-        "hash": entry.hash,
-    }
 
 
 def _filters(query: AuditQuery) -> AuditFilter:

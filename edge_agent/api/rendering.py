@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from aiohttp import web
@@ -10,6 +11,7 @@ from edge_agent.clients.storage.frames import FrameRecord
 from edge_agent.clock import to_text
 from edge_agent.models import (
     AttendanceRow,
+    AuditEntry,
     Camera,
     DailyRow,
     Decision,
@@ -17,8 +19,11 @@ from edge_agent.models import (
     Mark,
     MarkSource,
     Person,
+    Shift,
+    ShiftAssignment,
 )
 from edge_agent.services.ingestion import FrameOutcome
+from edge_agent.services.rules import weekday_names
 from edge_agent.services.users import Erasure, format_validity
 
 
@@ -129,6 +134,55 @@ def daily(row: DailyRow) -> dict[str, Any]:
         "manual": row.manual,
         "marks": row.marks,
     }
+
+
+def audit_entry(entry: AuditEntry) -> dict[str, Any]:
+    """One entry on the wire, with both hashes so a reader can check the links."""
+    return {
+        "seq": entry.seq,
+        "at": to_text(entry.at),
+        "actor": entry.actor,
+        "actor_role": entry.actor_role,
+        "action": entry.action,
+        "target": entry.target,
+        "source": entry.source,
+        "outcome": entry.outcome,
+        "details": entry.details,
+        "prev_hash": entry.prev_hash,
+        "hash": entry.hash,
+    }
+
+
+def shift_view(shift: Shift) -> dict[str, Any]:
+    return {
+        "name": shift.name,
+        "days": weekday_names(shift.days),
+        "start": shift.start.isoformat(timespec="minutes"),
+        "end": shift.end.isoformat(timespec="minutes"),
+        "crosses_midnight": shift.crosses_midnight,
+        "checkin_before_min": _minutes(shift.checkin_before),
+        "checkout_after_min": _minutes(shift.checkout_after),
+        "late_grace_min": _minutes(shift.late_grace),
+        "early_exit_grace_min": _minutes(shift.early_exit_grace),
+        "half_day_hours": shift.half_day_below.total_seconds() / 3600,
+        "absent_hours": shift.absent_below.total_seconds() / 3600,
+        "created_at": to_text(shift.created_at),
+    }
+
+
+def assignment_view(assignment: ShiftAssignment) -> dict[str, Any]:
+    shift = assignment.shift
+    return {
+        "person_id": assignment.person_id,
+        "shift": shift.name if shift is not None else None,
+        "effective_from": assignment.effective_from.isoformat(),
+        "assigned_at": to_text(assignment.assigned_at),
+        "assigned_by": assignment.assigned_by,
+    }
+
+
+def _minutes(duration: timedelta) -> int:
+    return int(duration.total_seconds() // 60)
 
 
 def frame_record(record: FrameRecord) -> dict[str, Any]:

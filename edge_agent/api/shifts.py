@@ -4,20 +4,18 @@
 from __future__ import annotations
 
 from datetime import date, time, timedelta
-from typing import Any, Literal
+from typing import Literal
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
 from edge_agent.api import rendering
 from edge_agent.api.keys import services
-from edge_agent.clock import to_text
 from edge_agent.gateway.context import PRINCIPAL
 from edge_agent.gateway.rbac import Permission
 from edge_agent.gateway.routing import endpoint
 from edge_agent.gateway.validation import parse_json
-from edge_agent.models import WEEKDAYS, Shift, ShiftAssignment
-from edge_agent.services.rules import weekday_names
+from edge_agent.models import WEEKDAYS
 from edge_agent.services.shifts import ShiftSpec
 
 routes = web.RouteTableDef()
@@ -59,14 +57,16 @@ class ShiftChoice(BaseModel):
 async def create_shift(request: web.Request) -> web.Response:
     body = await parse_json(request, NewShift)
     shift = await services(request).shifts.create(_spec(body), request[PRINCIPAL])
-    return rendering.json_response(shift_view(shift), status=201)
+    return rendering.json_response(rendering.shift_view(shift), status=201)
 
 
 @routes.get("/v1/shifts")
 @endpoint("List shifts", permission=Permission.ATTENDANCE_READ)
 async def list_shifts(request: web.Request) -> web.Response:
     shifts = await services(request).shifts.list_shifts()
-    return rendering.json_response({"shifts": [shift_view(s) for s in shifts]})
+    return rendering.json_response(
+        {"shifts": [rendering.shift_view(s) for s in shifts]}
+    )
 
 
 @routes.put("/v1/users/{id}/shift")
@@ -80,7 +80,7 @@ async def assign_shift(request: web.Request) -> web.Response:
     assignment = await services(request).shifts.assign(
         request.match_info["id"], body.shift, body.effective_from, request[PRINCIPAL]
     )
-    return rendering.json_response(assignment_view(assignment))
+    return rendering.json_response(rendering.assignment_view(assignment))
 
 
 def _spec(body: NewShift) -> ShiftSpec:
@@ -96,35 +96,3 @@ def _spec(body: NewShift) -> ShiftSpec:
         half_day_below=timedelta(hours=body.half_day_hours),
         absent_below=timedelta(hours=body.absent_hours),
     )
-
-
-def shift_view(shift: Shift) -> dict[str, Any]:
-    return {
-        "name": shift.name,
-        "days": weekday_names(shift.days),
-        "start": shift.start.isoformat(timespec="minutes"),
-        "end": shift.end.isoformat(timespec="minutes"),
-        "crosses_midnight": shift.crosses_midnight,
-        "checkin_before_min": _minutes(shift.checkin_before),
-        "checkout_after_min": _minutes(shift.checkout_after),
-        "late_grace_min": _minutes(shift.late_grace),
-        "early_exit_grace_min": _minutes(shift.early_exit_grace),
-        "half_day_hours": shift.half_day_below.total_seconds() / 3600,
-        "absent_hours": shift.absent_below.total_seconds() / 3600,
-        "created_at": to_text(shift.created_at),
-    }
-
-
-def assignment_view(assignment: ShiftAssignment) -> dict[str, Any]:
-    shift = assignment.shift
-    return {
-        "person_id": assignment.person_id,
-        "shift": shift.name if shift is not None else None,
-        "effective_from": assignment.effective_from.isoformat(),
-        "assigned_at": to_text(assignment.assigned_at),
-        "assigned_by": assignment.assigned_by,
-    }
-
-
-def _minutes(duration: timedelta) -> int:
-    return int(duration.total_seconds() // 60)

@@ -12,8 +12,12 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from edge_agent.api.rendering import attendance_row, daily
-from edge_agent.api.shifts import assignment_view, shift_view
+from edge_agent.api.rendering import (
+    assignment_view,
+    attendance_row,
+    daily,
+    shift_view,
+)
 from edge_agent.cli.common import (
     ConfigOption,
     DataDirOption,

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from edge_agent.api.audit import audit_entry
+from edge_agent.api.rendering import audit_entry
 from edge_agent.cli.common import (
     ConfigOption,
     DataDirOption,
