@@ -227,6 +227,97 @@ class EnrollmentSettings(_Section):
     min_face_px: int = Field(default=60, ge=1)
 
 
+class MonitorSettings(_Section):
+    """Camera liveness, active probes and the appliance's self-checks."""
+
+    # How often each camera's liveness is judged, in seconds.
+    liveness_interval_s: float = Field(default=5.0, gt=0, le=300)
+    # Seconds between frames expected of a camera registered without its own
+    # interval (0: such cameras are not watched).
+    default_expected_interval_s: float = Field(default=10.0, ge=0)
+    # A camera is stale after one missed interval and offline after this many.
+    offline_after_missed: int = Field(default=3, ge=1, le=100)
+    # Active probes of cameras that have a probe URL.
+    probe_interval_s: float = Field(default=30.0, gt=0)
+    probe_timeout_s: float = Field(default=5.0, gt=0, le=60)
+    max_concurrent_probes: int = Field(default=4, ge=1, le=64)
+    # The appliance's own checks.
+    self_check_interval_s: float = Field(default=30.0, gt=0)
+    # Free space under the data folder below which disk is an anomaly.
+    min_free_disk_percent: float = Field(default=5.0, ge=0, le=100)
+    # Spool use (frames or bytes, as a share of its limit) that is an anomaly.
+    spool_backlog_ratio: float = Field(default=0.8, gt=0, le=1)
+    # Wall clock moving this many seconds away from the monotonic clock
+    # between two checks is a clock jump.
+    clock_jump_s: float = Field(default=60.0, gt=0)
+    # Oldest unsent sync record, in seconds, that is an anomaly.
+    sync_lag_s: float = Field(default=3600.0, gt=0)
+    # Consecutive failing checks before an anomaly is raised, and passing ones
+    # before it is cleared, so a value hovering at a threshold does not flap.
+    raise_after: int = Field(default=2, ge=1, le=100)
+    clear_after: int = Field(default=2, ge=1, le=100)
+
+
+class WebhookSettings(_Section):
+    """One webhook receiving events as signed JSON POSTs."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9._-]{1,64}$")
+    url: str
+    # Signs each body with HMAC-SHA256; share it with the receiver.
+    secret: SecretStr
+    # Event types delivered (for example "camera.offline"); empty: all.
+    event_types: list[str] = Field(default_factory=list)
+    timeout_s: float = Field(default=5.0, gt=0, le=60)
+
+    @field_validator("url")
+    @classmethod
+    def _check_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL")
+        return value
+
+
+class MqttSettings(_Section):
+    """The MQTT broker events are published to."""
+
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    port: int = Field(default=1883, ge=1, le=65535)
+    username: str | None = None
+    password: SecretStr = SecretStr("")
+    tls: bool = False
+    # Topics are <topic_prefix>/<site_id>/...
+    topic_prefix: str = Field(default="edge-agent", min_length=1)
+    # Default: edge-agent-<site_id>.
+    client_id: str | None = None
+    keepalive_s: int = Field(default=30, ge=5, le=3600)
+    # Event types published; empty: all.
+    event_types: list[str] = Field(default_factory=list)
+
+
+class EventSettings(_Section):
+    """Delivery of the event outbox to its sinks."""
+
+    # Failed deliveries of one event before it becomes a dead letter.
+    max_attempts: int = Field(default=10, ge=1, le=1000)
+    # Jittered exponential backoff between attempts, in seconds.
+    backoff_base_s: float = Field(default=1.0, gt=0)
+    backoff_cap_s: float = Field(default=300.0, gt=0)
+    # Events read from the outbox at a time.
+    batch: int = Field(default=100, ge=1, le=10_000)
+    # How often sinks look for events written by other processes (the CLI).
+    poll_interval_s: float = Field(default=5.0, gt=0, le=300)
+    webhooks: list[WebhookSettings] = Field(default_factory=list)
+    mqtt: MqttSettings = Field(default_factory=MqttSettings)
+
+    @model_validator(mode="after")
+    def _check_names(self) -> EventSettings:
+        names = [hook.name for hook in self.webhooks]
+        if len(names) != len(set(names)):
+            raise ValueError("two webhooks have the same name")
+        return self
+
+
 class LoggingSettings(_Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     format: Literal["auto", "json", "text"] = "auto"
@@ -252,6 +343,8 @@ class Settings(BaseSettings):
     auth: AuthSettings = Field(default_factory=AuthSettings)
     rate_limit: RateLimitSettings = Field(default_factory=RateLimitSettings)
     enrollment: EnrollmentSettings = Field(default_factory=EnrollmentSettings)
+    monitor: MonitorSettings = Field(default_factory=MonitorSettings)
+    events: EventSettings = Field(default_factory=EventSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
 
     @classmethod

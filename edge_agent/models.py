@@ -24,6 +24,34 @@ class Direction(enum.StrEnum):
     BOTH = "both"
 
 
+class EventType(enum.StrEnum):
+    """What the appliance tells the building's other systems about."""
+
+    UNKNOWN_FACE = "face.unknown"
+    ATTENDANCE_MARKED = "attendance.marked"
+    CAMERA_OFFLINE = "camera.offline"
+    CAMERA_ONLINE = "camera.online"
+    SYSTEM_ANOMALY = "system.anomaly"
+    SYSTEM_RECOVERED = "system.recovered"
+
+
+class CameraState(enum.StrEnum):
+    """What the health monitor concludes about a camera.
+
+    ``idle``: outside the camera's active schedule, so silence is expected.
+    """
+
+    ONLINE = "online"
+    STALE = "stale"
+    OFFLINE = "offline"
+    DISABLED = "disabled"
+    IDLE = "idle"
+
+
+# The outbox stream that event sinks read, and that sync ships as "events".
+EVENTS_STREAM = "events"
+
+
 class MarkKind(enum.StrEnum):
     CHECK_IN = "check_in"
     CHECK_OUT = "check_out"

@@ -28,3 +28,26 @@ def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 def settings(tmp_path: Path) -> Settings:
     """Default settings with the data folder inside the test's temporary folder."""
     return load_settings(overrides={"storage": {"data_dir": tmp_path / "data"}})
+
+
+@pytest.fixture
+def mqtt_broker() -> tuple[str, int]:
+    """The local Mosquitto broker's address; skips when it does not answer."""
+    from tests.external import MQTT_HOST, MQTT_PORT, require_service
+
+    require_service("the MQTT broker", MQTT_HOST, MQTT_PORT)
+    return MQTT_HOST, MQTT_PORT
+
+
+@pytest.fixture
+def postgres_dsn() -> str:
+    """A DSN of the local PostgreSQL server; skips when it does not answer."""
+    from tests.external import (
+        POSTGRES_DSN,
+        POSTGRES_HOST,
+        POSTGRES_PORT,
+        require_service,
+    )
+
+    require_service("PostgreSQL", POSTGRES_HOST, POSTGRES_PORT)
+    return POSTGRES_DSN

@@ -1,0 +1,142 @@
+"""Storage client: the outbox, everything that leaves the appliance, per stream.
+
+A record is written with :func:`append` inside the caller's transaction, so an
+event and the change that caused it are committed together or not at all.
+Each stream's ``seq`` is gapless and assigned at commit time: it is the
+stream's highest ``seq`` plus one, read and written under the single writer
+lock. Consumers (event sinks, the sync of each stream) read after their own
+cursor with :meth:`OutboxRepository.after`, so every consumer reads the
+outbox the same way and none can hide a record from another.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+from edge_agent.clients.storage.database import Database
+from edge_agent.clock import from_text, to_text
+
+_NEXT_SEQ = "SELECT COALESCE(MAX(seq), 0) + 1 FROM outbox WHERE stream = ?"
+_INSERT = """
+INSERT INTO outbox (stream, seq, id, type, occurred_at, payload, monotonic_ns,
+                    boot_id)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+"""
+_AFTER = "SELECT * FROM outbox WHERE stream = ? AND seq > ? ORDER BY seq LIMIT ?"
+_HEAD = "SELECT COALESCE(MAX(seq), 0) AS head FROM outbox WHERE stream = ?"
+_AT = "SELECT * FROM outbox WHERE stream = ? AND seq = ?"
+
+_BOOT_ID_FILE = Path("/proc/sys/kernel/random/boot_id")
+
+
+@dataclass(frozen=True, slots=True)
+class NewRecord:
+    """A record not yet in the outbox."""
+
+    stream: str
+    type: str
+    occurred_at: datetime
+    payload: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxRecord:
+    stream: str
+    seq: int
+    id: str
+    type: str
+    occurred_at: datetime
+    payload: dict[str, Any]
+    monotonic_ns: int
+    boot_id: str
+
+
+@cache
+def boot_id() -> str:
+    """This boot of the machine: monotonic times compare only within one."""
+    try:
+        return _BOOT_ID_FILE.read_text(encoding="ascii").strip()
+    except OSError:
+        # Not Linux, or /proc hidden: one id per process is the safe fallback,
+        # since the monotonic clock is at least steady within a process.
+        return f"process-{uuid.uuid4()}"
+
+
+async def append(conn: aiosqlite.Connection, new: NewRecord) -> OutboxRecord:
+    """Add ``new`` to its stream inside the caller's write transaction."""
+    async with conn.execute(_NEXT_SEQ, (new.stream,)) as cursor:
+        row = await cursor.fetchone()
+    seq = int(row[0]) if row else 1
+    record = OutboxRecord(
+        stream=new.stream,
+        seq=seq,
+        id=str(uuid.uuid4()),
+        type=new.type,
+        occurred_at=new.occurred_at,
+        payload=new.payload,
+        monotonic_ns=time.monotonic_ns(),
+        boot_id=boot_id(),
+    )
+    await conn.execute(
+        _INSERT,
+        (
+            record.stream,
+            record.seq,
+            record.id,
+            record.type,
+            to_text(record.occurred_at),
+            json.dumps(record.payload, sort_keys=True, separators=(",", ":")),
+            record.monotonic_ns,
+            record.boot_id,
+        ),
+    )
+    return record
+
+
+class OutboxRepository:
+    """Reads of the outbox; writes go through :func:`append`."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def add(self, new: NewRecord) -> OutboxRecord:
+        """Append one record in a transaction of its own."""
+        async with self._db.transaction() as conn:
+            return await append(conn, new)
+
+    async def after(self, stream: str, seq: int, limit: int) -> list[OutboxRecord]:
+        """Up to ``limit`` records of ``stream`` after ``seq``, in order."""
+        rows = await self._db.fetch_all(_AFTER, (stream, seq, limit))
+        return [record_from_row(row) for row in rows]
+
+    async def get(self, stream: str, seq: int) -> OutboxRecord | None:
+        row = await self._db.fetch_one(_AT, (stream, seq))
+        return None if row is None else record_from_row(row)
+
+    async def head(self, stream: str) -> int:
+        """The stream's highest ``seq``; 0 when it is empty."""
+        row = await self._db.fetch_one(_HEAD, (stream,))
+        return int(row["head"]) if row else 0
+
+
+def record_from_row(row: sqlite3.Row) -> OutboxRecord:
+    return OutboxRecord(
+        stream=row["stream"],
+        seq=row["seq"],
+        id=row["id"],
+        type=row["type"],
+        occurred_at=from_text(row["occurred_at"]),
+        payload=json.loads(row["payload"]),
+        monotonic_ns=row["monotonic_ns"],
+        boot_id=row["boot_id"],
+    )
