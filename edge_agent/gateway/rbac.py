@@ -12,6 +12,10 @@
 | tokens:write      |   x   |      |        |
 | audit:read        |   x   |      |        |
 | metrics:read      |   x   |      |        |
+| events:read       |   x   |      |        |
+| events:write      |   x   |      |        |
+| sync:read         |   x   |      |        |
+| sync:write        |   x   |      |        |
 
 ``/metrics`` needs metrics:read unless ``auth.open_metrics`` opens it.
 
@@ -37,6 +41,10 @@ class Permission(enum.StrEnum):
     TOKENS_WRITE = "tokens:write"
     AUDIT_READ = "audit:read"
     METRICS_READ = "metrics:read"
+    EVENTS_READ = "events:read"
+    EVENTS_WRITE = "events:write"
+    SYNC_READ = "sync:read"
+    SYNC_WRITE = "sync:write"
 
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
