@@ -318,6 +318,33 @@ class EventSettings(_Section):
         return self
 
 
+class SyncSettings(_Section):
+    """Shipping attendance, audit and events to the central server."""
+
+    # Off until a central server URL is set.
+    url: str | None = None
+    # The site token `cloud-sync sites add` printed; or a file holding it.
+    site_token: SecretStr = SecretStr("")
+    site_token_file: Path | None = None
+    # Recognition decisions are shipped too when set (they are many).
+    send_decisions: bool = False
+    batch_records: int = Field(default=500, ge=1, le=10_000)
+    batch_bytes: int = Field(default=256 * 1024, ge=4096)
+    timeout_s: float = Field(default=30.0, gt=0)
+    # Full-jitter exponential backoff while the central server is away.
+    backoff_base_s: float = Field(default=1.0, gt=0)
+    backoff_cap_s: float = Field(default=300.0, gt=0)
+    # Pause between rounds when everything is sent.
+    idle_interval_s: float = Field(default=10.0, gt=0)
+
+    @field_validator("url")
+    @classmethod
+    def _check_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL")
+        return None if value is None else value.rstrip("/")
+
+
 class LoggingSettings(_Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     format: Literal["auto", "json", "text"] = "auto"
@@ -345,6 +372,7 @@ class Settings(BaseSettings):
     enrollment: EnrollmentSettings = Field(default_factory=EnrollmentSettings)
     monitor: MonitorSettings = Field(default_factory=MonitorSettings)
     events: EventSettings = Field(default_factory=EventSettings)
+    sync: SyncSettings = Field(default_factory=SyncSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
 
     @classmethod
