@@ -1,7 +1,9 @@
-"""Gateway: give every request an id, log it once, and hand the id back.
+"""Gateway: give every request an id and a trace span, log it once, and hand
+the id back.
 
 A client's own ``X-Request-Id`` is kept when it looks like an id, so a camera
-or the central office can follow its request through our logs.
+or the central office can follow its request through our logs; a valid W3C
+``traceparent`` makes the request a span of the caller's trace.
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from edge_agent.api.keys import METRICS
-from edge_agent.request_context import client_address_var, request_id_var
+from edge_agent.observability import tracing
+from edge_agent.request_context import client_address_var, request_id_var, trace_var
 
 logger = logging.getLogger(__name__)
 
@@ -31,6 +34,9 @@ async def request_id_middleware(
     request_id = offered if _ACCEPTABLE_ID.match(offered) else uuid.uuid4().hex
     token = request_id_var.set(request_id)
     address_token = client_address_var.set(request.remote)
+    offered_trace = request.headers.get(tracing.TRACEPARENT_HEADER)
+    parent = tracing.parse_traceparent(offered_trace)
+    trace_token = trace_var.set(tracing.start_span(parent))
     started = time.perf_counter()
     try:
         response = await handler(request)
@@ -38,6 +44,7 @@ async def request_id_middleware(
         _record(request, response.status, started)
         return response
     finally:
+        trace_var.reset(trace_token)
         client_address_var.reset(address_token)
         request_id_var.reset(token)
 

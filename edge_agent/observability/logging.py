@@ -1,8 +1,9 @@
 """Logging setup for every process: JSON lines off a terminal, readable text on one.
 
-The request id of the request being served (see ``gateway.request_id``) lives
-in a context variable, and a filter stamps it on every record, so each line a
-request causes can be found again from the id the client was given.
+The request id of the request being served (see ``gateway.request_id``) and
+its W3C trace live in context variables, and a filter stamps them on every
+record, so each line a request causes can be found again from the id the
+client was given, or from the trace id a tracing system shows.
 """
 
 from __future__ import annotations
@@ -13,24 +14,34 @@ import sys
 from datetime import UTC, datetime
 from typing import Any, Literal, TextIO
 
-from edge_agent.request_context import request_id_var
+from edge_agent.request_context import request_id_var, trace_var
 
 # Attributes every LogRecord has; anything else was passed with ``extra=``.
 _STANDARD_ATTRS = frozenset(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {
     "message",
     "asctime",
     "request_id",
+    "trace_id",
+    "span_id",
+    "ids",
     "taskName",
 }
 
-_TEXT_FORMAT = "%(asctime)s %(levelname)-7s %(name)s [%(request_id)s] %(message)s"
+_TEXT_FORMAT = "%(asctime)s %(levelname)-7s %(name)s [%(ids)s] %(message)s"
 
 
 class RequestIdFilter(logging.Filter):
-    """Stamps the current request id (or ``-``) on each record."""
+    """Stamps the current request id and trace (or ``-``) on each record."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        record.request_id = request_id_var.get() or "-"
+        request_id = request_id_var.get() or "-"
+        record.request_id = request_id
+        trace = trace_var.get()
+        record.trace_id = trace.trace_id if trace else "-"
+        record.span_id = trace.span_id if trace else "-"
+        # The terminal line shows the trace only when there is one.
+        ids = request_id if trace is None else f"{request_id} trace={trace.trace_id}"
+        record.ids = ids
         return True
 
 
@@ -44,6 +55,8 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
             "request_id": getattr(record, "request_id", None),
+            "trace_id": getattr(record, "trace_id", None),
+            "span_id": getattr(record, "span_id", None),
         }
         for key, value in record.__dict__.items():
             if key not in _STANDARD_ATTRS and not key.startswith("_"):

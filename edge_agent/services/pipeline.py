@@ -29,6 +29,7 @@ from edge_agent.config import ImagingSettings, SpoolSettings
 from edge_agent.errors import InvalidInput, PoorQuality, Unavailable
 from edge_agent.imaging.pool import DecodePool
 from edge_agent.models import Frame, Outcome, RecognizedFace
+from edge_agent.observability import tracing
 from edge_agent.observability.metrics import Metrics
 from edge_agent.services.attendance import (
     AttendanceService,
@@ -200,7 +201,8 @@ class FramePipeline:
         while True:
             record = await self._queue.get()
             try:
-                findings = await self._examine(record)
+                with tracing.continued(record.traceparent):
+                    findings = await self._examine(record)
             except Exception:
                 # The frame stays queued in the database; try it again later.
                 logger.exception("Frame %s failed; it will be retried", record.id)

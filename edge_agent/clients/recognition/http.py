@@ -1,10 +1,17 @@
-"""Recognition client: the pooled aiohttp session an adapter opens and closes."""
+"""Recognition client: the pooled aiohttp session an adapter opens and closes.
+
+Every request it sends carries the current W3C ``traceparent``, so the
+recognizer's own traces join the frame's.
+"""
 
 from __future__ import annotations
+
+from types import SimpleNamespace
 
 import aiohttp
 
 from edge_agent.clients.recognition.base import RecognizerCallFailed
+from edge_agent.observability.tracing import TRACEPARENT_HEADER, outgoing_traceparent
 
 
 class PooledSession:
@@ -29,7 +36,10 @@ class PooledSession:
         if self._session is None:
             connector = aiohttp.TCPConnector(limit=self._pool_size)
             self._session = aiohttp.ClientSession(
-                headers=self._headers, timeout=self._timeout, connector=connector
+                headers=self._headers,
+                timeout=self._timeout,
+                connector=connector,
+                trace_configs=[_propagation()],
             )
 
     async def close(self) -> None:
@@ -44,3 +54,19 @@ class PooledSession:
                 "the recognizer client is not open", transient=False
             )
         return self._session
+
+
+def _propagation() -> aiohttp.TraceConfig:
+    config = aiohttp.TraceConfig()
+    config.on_request_start.append(_add_traceparent)
+    return config
+
+
+async def _add_traceparent(
+    session: aiohttp.ClientSession,
+    context: SimpleNamespace,
+    params: aiohttp.TraceRequestStartParams,
+) -> None:
+    traceparent = outgoing_traceparent()
+    if traceparent is not None:
+        params.headers[TRACEPARENT_HEADER] = traceparent

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from edge_agent.clients.storage.database import Database, StorageError
 from edge_agent.clock import from_text, to_text
+from edge_agent.observability.tracing import current as current_trace
 
 _INSERT = """
 INSERT INTO frames (id, camera_id, sha256, size_bytes, format, width, height,
-                    captured_at, received_at, camera_seq, clock_skew_s)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    captured_at, received_at, camera_seq, clock_skew_s,
+                    traceparent)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 """
 _RECENT_TWIN = """
 SELECT * FROM frames
@@ -44,6 +46,9 @@ class FrameRecord:
     clock_skew_s: float | None = None
     state: str = "queued"
     decided_at: datetime | None = None
+    # The trace of the request that brought the frame, taken where the record
+    # is made (inside that request).
+    traceparent: str | None = field(default_factory=lambda: _traceparent_now())
 
 
 class FrameRepository:
@@ -134,6 +139,7 @@ def _row(frame: FrameRecord) -> tuple[object, ...]:
         to_text(frame.received_at),
         frame.camera_seq,
         frame.clock_skew_s,
+        frame.traceparent,
     )
 
 
@@ -153,4 +159,10 @@ def _record(row: sqlite3.Row) -> FrameRecord:
         clock_skew_s=row["clock_skew_s"],
         state=row["state"],
         decided_at=from_text(decided) if decided else None,
+        traceparent=row["traceparent"],
     )
+
+
+def _traceparent_now() -> str | None:
+    trace = current_trace()
+    return None if trace is None else trace.traceparent
