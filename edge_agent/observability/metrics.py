@@ -51,6 +51,66 @@ class Metrics:
             "Bytes of the frames in the spool.",
             registry=self.registry,
         )
+        self._add_pipeline_metrics()
+        self._add_fleet_metrics()
+
+    def _add_pipeline_metrics(self) -> None:
+        """Per stage of a frame's life, the recognizer, and the marks made."""
+        self.stage_latency = Histogram(
+            "edge_pipeline_stage_duration_seconds",
+            "Time a frame spends in each stage: inspect, spool, decode, "
+            "recognize, decide (judging) and commit (the decision transaction).",
+            ["stage"],
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+            registry=self.registry,
+        )
+        self.recognizer_calls = Counter(
+            "edge_recognizer_calls_total",
+            "Recognition calls for frames, by outcome: ok, failed (after "
+            "retries), refused (the frame itself), circuit_open.",
+            ["outcome"],
+            registry=self.registry,
+        )
+        self.recognizer_breaker = Gauge(
+            "edge_recognizer_breaker_state",
+            "1 for the recognizer circuit breaker's current state, else 0.",
+            ["state"],
+            registry=self.registry,
+        )
+        self.marks = Counter(
+            "edge_attendance_marks_total",
+            "Attendance marks made from frames, by kind.",
+            ["kind"],
+            registry=self.registry,
+        )
+
+    def _add_fleet_metrics(self) -> None:
+        """State read at scrape time: cameras, outbox consumers, sync streams."""
+        self.cameras = Gauge(
+            "edge_cameras",
+            "Cameras by the health monitor's state.",
+            ["state"],
+            registry=self.registry,
+        )
+        self.outbox_lag = Gauge(
+            "edge_outbox_lag_records",
+            "Records a consumer (event sink or sync stream) has yet to deliver.",
+            ["consumer"],
+            registry=self.registry,
+        )
+        self.outbox_dead_letters = Gauge(
+            "edge_outbox_dead_letters",
+            "Records a consumer gave up on, waiting to be re-driven.",
+            ["consumer"],
+            registry=self.registry,
+        )
+        self.sync_lag_seconds = Gauge(
+            "edge_sync_lag_seconds",
+            "Age of the oldest record of a stream not yet acknowledged by the "
+            "central server (0 when all are).",
+            ["stream"],
+            registry=self.registry,
+        )
 
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
         self.requests.labels(method, route, str(status)).inc()

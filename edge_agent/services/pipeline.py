@@ -220,7 +220,8 @@ class FramePipeline:
             reason = "the frame's spool file is missing"
             return FrameFindings(frame, camera, refusal=(Outcome.REJECTED, reason))
         try:
-            prepared = await self._decoder.prepare(content, self._imaging)
+            with self._metrics.stage_latency.labels("decode").time():
+                prepared = await self._decoder.prepare(content, self._imaging)
         except PoorQuality as exc:
             self._metrics.frames_refused.labels(exc.reason).inc()
             return FrameFindings(frame, camera, refusal=(Outcome.REJECTED, exc.reason))
@@ -228,8 +229,10 @@ class FramePipeline:
             self._metrics.frames_refused.labels(exc.slug).inc()
             return FrameFindings(frame, camera, refusal=(Outcome.REJECTED, exc.detail))
         try:
-            faces = await self._recognize(record.id, prepared.content)
+            with self._metrics.stage_latency.labels("recognize").time():
+                faces = await self._recognize(record.id, prepared.content)
         except RecognizerCallFailed as exc:
+            self._metrics.recognizer_calls.labels("refused").inc()
             self._metrics.frames_refused.labels("recognizer_refused").inc()
             reason = f"the recognizer refused the frame: {exc.detail}"
             return FrameFindings(frame, camera, refusal=(Outcome.REJECTED, reason))
@@ -259,12 +262,16 @@ class FramePipeline:
         delay = _FIRST_RETRY_WAIT_S
         while True:
             try:
-                return await self._recognizer.recognize(content)
+                faces = await self._recognizer.recognize(content)
+                self._metrics.recognizer_calls.labels("ok").inc()
+                return faces
             except Unavailable as exc:
                 if _refuses_this_frame(exc):
                     raise
                 # An open circuit says when to come back; a failed call backs off.
                 failed_call = isinstance(exc, RecognizerCallFailed)
+                outcome = "failed" if failed_call else "circuit_open"
+                self._metrics.recognizer_calls.labels(outcome).inc()
                 wait = delay if failed_call else float(exc.retry_after_s)
                 logger.warning(
                     "Frame %s waits %.1f s for the recognizer: %s", frame_id, wait, exc
@@ -306,6 +313,8 @@ class FramePipeline:
                 continue
             for decision in result.decisions:
                 self._metrics.frames_decided.labels(decision.outcome.value).inc()
+                if decision.mark is not None:
+                    self._metrics.marks.labels(decision.mark.kind.value).inc()
             self._waiters.resolve(item.record.id, result)
 
 
