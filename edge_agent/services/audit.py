@@ -23,7 +23,8 @@ The chain format, which the central server recomputes to check each batch:
   serialized as ``json.dumps(obj, sort_keys=True, separators=(",", ":"),
   ensure_ascii=False, allow_nan=False)``: keys sorted at every depth, no
   whitespace, non-ASCII characters written as themselves. :func:`entry_hash`
-  is that rule with no I/O.
+  is that rule with no I/O; it lives in :mod:`cloud_sync.audit_chain`, so
+  the central server checks the chain with the very same code.
 - ``details`` is stored as the same canonical JSON text.
 
 A chain check finds an edited, inserted or deleted entry, but not a forger
@@ -33,7 +34,6 @@ end: only a copy held elsewhere (the central server's) shows those.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import re
@@ -42,6 +42,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
 
+from cloud_sync.audit_chain import entry_hash
 from edge_agent.clients.storage.audit import (
     GENESIS_HASH,
     AuditFilter,
@@ -49,7 +50,7 @@ from edge_agent.clients.storage.audit import (
     UnreadableAuditEntry,
     canonical_json,
 )
-from edge_agent.clock import Clock, to_text
+from edge_agent.clock import Clock
 from edge_agent.errors import EdgeError, InvalidInput
 from edge_agent.models import AuditEntry, Principal
 from edge_agent.request_context import client_address_var
@@ -178,35 +179,6 @@ class _Draft:
             prev_hash=prev_hash,
             hash=digest,
         )
-
-
-def entry_hash(
-    *,
-    seq: int,
-    at: datetime,
-    actor: str,
-    actor_role: str | None,
-    action: str,
-    target: str | None,
-    source: str | None,
-    outcome: str,
-    details: Mapping[str, Any],
-    prev_hash: str,
-) -> str:
-    """The entry's ``hash`` by the chain format in this module's docstring."""
-    document = {
-        "seq": seq,
-        "at": to_text(at),
-        "actor": actor,
-        "actor_role": actor_role,
-        "action": action,
-        "target": target,
-        "source": source,
-        "outcome": outcome,
-        "details": dict(details),
-        "prev_hash": prev_hash,
-    }
-    return hashlib.sha256(canonical_json(document).encode("utf-8")).hexdigest()
 
 
 class AuditService:
