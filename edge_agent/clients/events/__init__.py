@@ -1,0 +1,1 @@
+"""Event clients: the sinks that carry outbox events to other systems."""

@@ -1,0 +1,27 @@
+"""Event clients: the sinks the settings describe."""
+
+from __future__ import annotations
+
+from edge_agent.clients.events.base import Sink
+from edge_agent.clients.events.mqtt import MqttSink
+from edge_agent.clients.events.webhook import WebhookSink
+from edge_agent.clock import Clock
+from edge_agent.config import EventSettings
+
+
+def build_sinks(settings: EventSettings, site_id: str, clock: Clock) -> list[Sink]:
+    """One sink per configured webhook, and the MQTT sink when it is enabled."""
+    sinks: list[Sink] = [
+        WebhookSink(hook, site_id, clock) for hook in settings.webhooks
+    ]
+    if settings.mqtt.enabled:
+        sinks.append(MqttSink(settings.mqtt, site_id))
+    return sinks
+
+
+def sink_names(settings: EventSettings) -> list[str]:
+    """The names :func:`build_sinks` gives its sinks, without building them."""
+    names = [f"webhook:{hook.name}" for hook in settings.webhooks]
+    if settings.mqtt.enabled:
+        names.append("mqtt")
+    return names
