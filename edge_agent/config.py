@@ -291,8 +291,20 @@ class MqttSettings(_Section):
     # Default: edge-agent-<site_id>.
     client_id: str | None = None
     keepalive_s: int = Field(default=30, ge=5, le=3600)
+    # Seconds to wait for the broker's acknowledgement of one publish (QoS 1),
+    # and for a connection when a publish finds none.
+    timeout_s: float = Field(default=5.0, gt=0, le=60)
+    # Delay before reconnecting after a broker loss, doubling up to the cap.
+    reconnect_min_s: float = Field(default=1.0, gt=0)
+    reconnect_max_s: float = Field(default=60.0, gt=0)
     # Event types published; empty: all.
     event_types: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _check_reconnect(self) -> MqttSettings:
+        if self.reconnect_min_s > self.reconnect_max_s:
+            raise ValueError("reconnect_min_s is above reconnect_max_s")
+        return self
 
 
 class EventSettings(_Section):
@@ -315,6 +327,8 @@ class EventSettings(_Section):
         names = [hook.name for hook in self.webhooks]
         if len(names) != len(set(names)):
             raise ValueError("two webhooks have the same name")
+        if self.backoff_base_s > self.backoff_cap_s:
+            raise ValueError("backoff_base_s is above backoff_cap_s")
         return self
 
 

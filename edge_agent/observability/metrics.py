@@ -51,6 +51,24 @@ class Metrics:
             "Bytes of the frames in the spool.",
             registry=self.registry,
         )
+        self.events_delivered = Counter(
+            "edge_events_delivered_total",
+            "Events a sink took, re-driven ones included, by sink.",
+            ["sink"],
+            registry=self.registry,
+        )
+        self.events_failed = Counter(
+            "edge_event_delivery_failures_total",
+            "Failed attempts to deliver an event, by sink.",
+            ["sink"],
+            registry=self.registry,
+        )
+        self.events_dead_lettered = Counter(
+            "edge_events_dead_lettered_total",
+            "Events a sink gave up on, by sink.",
+            ["sink"],
+            registry=self.registry,
+        )
         self._add_pipeline_metrics()
         self._add_fleet_metrics()
 
