@@ -26,6 +26,7 @@ from edge_agent.clients.storage.attendance import (
     NewDecision,
     NewMark,
 )
+from edge_agent.clients.storage.outbox import NewRecord
 from edge_agent.clients.storage.people import PeopleRepository
 from edge_agent.clients.storage.shifts import ShiftRepository
 from edge_agent.clock import Clock
@@ -48,6 +49,7 @@ from edge_agent.models import (
     ShiftAssignment,
 )
 from edge_agent.services.confirmation import ConfirmationTracker
+from edge_agent.services.events import attendance_marked_event, unknown_face_event
 from edge_agent.services.rules import (
     AttendancePolicy,
     Attribution,
@@ -167,14 +169,17 @@ class AttendanceService:
         *,
         shifts: ShiftRepository | None = None,
         confirmations: ConfirmationTracker | None = None,
+        on_events: Callable[[], None] | None = None,
     ) -> None:
-        """``shifts`` absent: nobody has a shift, every mark is unscheduled."""
+        """``shifts`` absent: nobody has a shift, every mark is unscheduled.
+        ``on_events`` is called after a commit that wrote events."""
         self._attendance = attendance
         self._people = people
         self.policy = policy
         self._clock = clock
         self._shifts = shifts
         self._confirmations = confirmations or ConfirmationTracker()
+        self._on_events = on_events
         # Reading a person's last mark and storing the next must not interleave
         # with another batch, or one sighting could become two marks.
         self._decide_lock = asyncio.Lock()
@@ -189,12 +194,12 @@ class AttendanceService:
         Frames no longer queued (decided before) are left out of the answer.
         """
         batch = _Batch()
+        events = _EventTally(batch)
         async with self._decide_lock:
             to_store = [await self._judge_frame(batch, item) for item in findings]
-            # An event for each unknown face belongs here, written to an event
-            # outbox in this same commit; the appliance has no outbox yet, so
-            # nobody is told of an unknown face until they list the decisions.
-            stored = await self._attendance.record(to_store)
+            stored = await self._attendance.record(to_store, events.of)
+        if events.written and self._on_events is not None:
+            self._on_events()
 
         for frame_id, decisions in stored.items():
             for decision in decisions:
@@ -542,6 +547,26 @@ class AttendanceService:
             if person is not None:
                 chosen.append(person)
         return chosen
+
+
+class _EventTally:
+    """Which events a batch's decisions make (an unknown face, a mark), and how
+    many were written."""
+
+    def __init__(self, batch: _Batch) -> None:
+        self._batch = batch
+        self.written = 0
+
+    def of(self, decision: Decision) -> list[NewRecord]:
+        made = []
+        if decision.outcome is Outcome.UNKNOWN:
+            made.append(unknown_face_event(decision))
+        if decision.mark is not None:
+            person = self._batch.people.get(decision.mark.person_id)
+            employee_no = person.employee_no if person is not None else None
+            made.append(attendance_marked_event(decision.mark, employee_no))
+        self.written += len(made)
+        return made
 
 
 def _remember(batch: _Batch, new: NewDecision) -> None:

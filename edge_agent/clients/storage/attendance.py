@@ -10,6 +10,7 @@ carry whether a correction voided them.
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import TypeVar
@@ -17,6 +18,7 @@ from typing import TypeVar
 import aiosqlite
 
 from edge_agent.clients.storage.database import Database
+from edge_agent.clients.storage.outbox import NewRecord, append
 from edge_agent.clock import from_text, to_text
 from edge_agent.models import (
     AttendanceRow,
@@ -31,6 +33,10 @@ from edge_agent.models import (
 )
 
 _Code = TypeVar("_Code", ReasonCode, DecisionRule)
+
+# The outbox records a stored decision makes; the attendance service decides
+# which, and they are written in the decision's own transaction.
+EventBuilder = Callable[[Decision], Sequence[NewRecord]]
 
 _INSERT_DECISION = """
 INSERT INTO decisions (frame_id, camera_id, outcome, reason, person_id, subject,
@@ -232,10 +238,12 @@ class AttendanceRepository:
         return None if row is None else from_text(row["captured_at"])
 
     async def record(
-        self, frames: list[FrameDecisionsToStore]
+        self,
+        frames: list[FrameDecisionsToStore],
+        events: EventBuilder | None = None,
     ) -> dict[str, list[Decision]]:
-        """Store the decisions of several frames, their marks and reviews, in
-        one commit.
+        """Store the decisions of several frames, their marks and reviews, and
+        the outbox records ``events`` makes of each decision, in one commit.
 
         Each frame leaves the queue in the same transaction; a frame that is no
         longer queued (already decided) keeps its earlier decisions, so a frame
@@ -246,9 +254,12 @@ class AttendanceRepository:
             for frame in frames:
                 if not await _leave_queue(conn, frame):
                     continue
-                stored[frame.frame_id] = [
+                decisions = [
                     await _insert_decision(conn, new) for new in frame.decisions
                 ]
+                if events is not None:
+                    await _append_events(conn, decisions, events)
+                stored[frame.frame_id] = decisions
         return stored
 
     async def query(self, query: AttendanceQuery) -> list[AttendanceRow]:
@@ -308,6 +319,14 @@ async def insert_mark(conn: aiosqlite.Connection, new: NewMark) -> Mark:
         ),
     )
     return new.stored_as(rowid(cursor))
+
+
+async def _append_events(
+    conn: aiosqlite.Connection, decisions: list[Decision], events: EventBuilder
+) -> None:
+    for decision in decisions:
+        for record in events(decision):
+            await append(conn, record)
 
 
 async def _leave_queue(
