@@ -43,7 +43,9 @@ class NotifyListener:
 
 
 @pytest.fixture(params=["path", "abstract"])
-def listener(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[NotifyListener]:
+def listener(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> Iterator[NotifyListener]:
     """A notify socket on a file path, or in the abstract namespace ('@...')."""
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     if request.param == "path":
