@@ -7,6 +7,8 @@ import typer
 from edge_agent import __version__
 from edge_agent.cli import accounts, attendance, audit, cameras, serve, tokens, users
 from edge_agent.cli import db as db_cli
+from edge_agent.cli import doctor as doctor_cli
+from edge_agent.cli import init as init_cli
 from edge_agent.cli.common import console
 
 app = typer.Typer(help="Edge attendance appliance.", no_args_is_help=True)
@@ -18,6 +20,8 @@ app.add_typer(accounts.app, name="accounts")
 app.add_typer(tokens.app, name="tokens")
 app.add_typer(audit.app, name="audit")
 app.add_typer(db_cli.app, name="db")
+app.command("init")(init_cli.init)
+app.command("doctor")(doctor_cli.doctor)
 
 
 @app.command()
