@@ -200,11 +200,59 @@ class FaceExample:
 
 
 @dataclass(frozen=True, slots=True)
+class ActiveWindow:
+    """Part of a camera's active schedule, in site-local wall-clock time.
+
+    ``days`` are the weekdays the window starts on (0 is Monday); it crosses
+    midnight when ``end`` is not after ``start``, so 22:00-06:00 on Friday
+    covers Saturday morning too, and 00:00-00:00 is the whole day.
+    """
+
+    days: tuple[int, ...]
+    start: time
+    end: time
+
+    def covers(self, local: datetime) -> bool:
+        """Whether the naive or aware site-local ``local`` lies in the window."""
+        clock = local.time().replace(tzinfo=None)
+        day = local.weekday()
+        if self.end > self.start:
+            return day in self.days and self.start <= clock < self.end
+        if day in self.days and clock >= self.start:
+            return True
+        return (day - 1) % 7 in self.days and clock < self.end
+
+
+@dataclass(frozen=True, slots=True)
 class Camera:
+    """A registered camera. ``expected_interval_s`` of ``None`` takes the site
+    default and 0 leaves the camera unwatched; ``match_threshold`` replaces the
+    attendance rules' threshold on this camera; an empty ``schedule`` means
+    always active. A removed camera keeps its row, for the decisions it made."""
+
     id: str
     name: str
     direction: Direction
     created_at: datetime
+    location: str | None = None
+    expected_interval_s: float | None = None
+    match_threshold: float | None = None
+    probe_url: str | None = None
+    schedule: tuple[ActiveWindow, ...] = ()
+    enabled: bool = True
+    removed_at: datetime | None = None
+    updated_at: datetime | None = None
+
+    @property
+    def removed(self) -> bool:
+        return self.removed_at is not None
+
+    def active_at(self, moment: datetime, timezone: tzinfo) -> bool:
+        """Whether the schedule expects frames at ``moment``."""
+        if not self.schedule:
+            return True
+        local = moment.astimezone(timezone)
+        return any(window.covers(local) for window in self.schedule)
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from aiohttp import web
 
+from edge_agent.clients.storage.cameras import CameraStatus, window_to_json
+from edge_agent.clients.storage.deliveries import DeadLetter
 from edge_agent.clients.storage.frames import FrameRecord
+from edge_agent.clients.storage.outbox import OutboxRecord
 from edge_agent.clock import to_text
+from edge_agent.imaging.video import display_url
 from edge_agent.models import (
     AttendanceRow,
     AuditEntry,
@@ -22,6 +26,7 @@ from edge_agent.models import (
     Shift,
     ShiftAssignment,
 )
+from edge_agent.services.events import Redrive, SinkStatus
 from edge_agent.services.ingestion import FrameOutcome
 from edge_agent.services.rules import weekday_names
 from edge_agent.services.users import Erasure, format_validity
@@ -61,12 +66,55 @@ def erasure(e: Erasure) -> dict[str, Any]:
 
 
 def camera(c: Camera) -> dict[str, Any]:
+    """A camera; a probe URL's password and query values are masked."""
     return {
         "id": c.id,
         "name": c.name,
         "direction": c.direction.value,
+        "location": c.location,
+        "enabled": c.enabled,
+        "expected_interval_s": c.expected_interval_s,
+        "match_threshold": c.match_threshold,
+        "probe_url": display_url(c.probe_url) if c.probe_url else None,
+        "schedule": [window_to_json(w) for w in c.schedule],
         "created_at": to_text(c.created_at),
+        "updated_at": to_text(c.updated_at) if c.updated_at else None,
     }
+
+
+def camera_status(status: CameraStatus) -> dict[str, Any]:
+    """A camera and its latest health view; ``state`` is null before the
+    health monitor first judged it, or when it is not watched."""
+    c, health = status.camera, status.health
+    view: dict[str, Any] = {
+        "camera_id": c.id,
+        "name": c.name,
+        "location": c.location,
+        "enabled": c.enabled,
+        "state": None,
+        "since": None,
+        "last_frame_at": None,
+        "last_probe_at": None,
+        "last_error": None,
+        "grade": None,
+        "activity": {},
+    }
+    if health is not None:
+        view.update(
+            state=health.state,
+            since=to_text(health.since),
+            last_frame_at=_optional_time(health.last_frame_at),
+            last_probe_at=_optional_time(health.last_probe_at),
+            last_error=health.last_error,
+            grade=health.activity.get("grade"),
+            activity=health.activity,
+            updated_at=to_text(health.updated_at),
+        )
+    return view
+
+
+def _optional_time(moment: datetime | None) -> str | None:
+    return to_text(moment) if moment is not None else None
 
 
 def mark(m: Mark) -> dict[str, Any]:
@@ -210,6 +258,49 @@ def frame_outcome(outcome: FrameOutcome) -> dict[str, Any]:
         "duplicate_of": outcome.duplicate_of,
         "decisions": [decision(d, outcome.people) for d in outcome.decisions],
     }
+
+
+def outbox_event(record: OutboxRecord) -> dict[str, Any]:
+    """An event as listed: the envelope sinks send, without the site id."""
+    return {
+        "id": record.id,
+        "seq": record.seq,
+        "type": record.type,
+        "occurred_at": to_text(record.occurred_at),
+        "payload": record.payload,
+    }
+
+
+def sink_status(status: SinkStatus) -> dict[str, Any]:
+    success = status.last_success_at
+    return {
+        "name": status.name,
+        "consumer": status.consumer,
+        "configured": status.configured,
+        "cursor": status.position,
+        "head": status.head,
+        "lag": status.lag,
+        "attempts": status.attempts,
+        "last_error": status.last_error,
+        "last_success_at": to_text(success) if success else None,
+        "dead_letters": status.dead_letters,
+    }
+
+
+def dead_letter(letter: DeadLetter) -> dict[str, Any]:
+    return {
+        "sink": letter.consumer.removeprefix("sink:"),
+        "seq": letter.seq,
+        "attempts": letter.attempts,
+        "reason": letter.reason,
+        "state": letter.state.value,
+        "dead_at": to_text(letter.dead_at),
+        "updated_at": to_text(letter.updated_at),
+    }
+
+
+def redrive(result: Redrive) -> dict[str, Any]:
+    return {"sink": result.sink, "queued": result.queued}
 
 
 def json_response(body: Any, status: int = 200) -> web.Response:

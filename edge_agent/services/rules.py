@@ -105,9 +105,13 @@ class AttendancePolicy:
     confirmation: Confirmation = Confirmation()
     cameras: Mapping[str, CameraOverride] = field(default_factory=dict)
 
-    def for_camera(self, camera_id: str) -> CameraPolicy:
+    def for_camera(
+        self, camera_id: str, match_threshold: float | None = None
+    ) -> CameraPolicy:
+        """The rules on one camera; ``match_threshold`` is the one registered
+        with the camera, which wins over the settings' override for it."""
         own = self.cameras.get(camera_id, CameraOverride())
-        match = _first(own.match_threshold, self.match_threshold)
+        match = _first(match_threshold, own.match_threshold, self.match_threshold)
         unknown = _first(own.unknown_threshold, self.unknown_threshold, match)
         return CameraPolicy(
             match_threshold=match,
@@ -216,7 +220,7 @@ def judge(
     subject, this one included; ``open_review_at`` when the person last went
     to the review queue from this camera, if that review is still open.
     """
-    rules = policy.for_camera(camera.id)
+    rules = policy.for_camera(camera.id, camera.match_threshold)
     best = face.best
     if best is None:
         return Verdict(
