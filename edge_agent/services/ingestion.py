@@ -19,12 +19,13 @@ from edge_agent.clients.storage.frames import FrameRecord, FrameRepository
 from edge_agent.clients.storage.spool import SpoolFolder
 from edge_agent.clock import Clock
 from edge_agent.config import ImagingSettings, SpoolSettings
-from edge_agent.errors import Forbidden, InvalidInput, NotFound
+from edge_agent.errors import EdgeError, Forbidden, InvalidInput, NotFound
 from edge_agent.imaging.inspect import ImageHeader, inspect_image
-from edge_agent.models import Decision, Person, Principal
+from edge_agent.models import Camera, Decision, Person, Principal
 from edge_agent.observability.metrics import Metrics
 from edge_agent.services.attendance import AttendanceService, FrameDecisions
-from edge_agent.services.cameras import CameraService
+from edge_agent.services.camera_activity import CameraActivity
+from edge_agent.services.cameras import CameraService, ensure_accepting
 from edge_agent.services.pipeline import FramePipeline
 
 logger = logging.getLogger(__name__)
@@ -85,6 +86,8 @@ class IngestionService:
         imaging: ImagingSettings,
         metrics: Metrics,
         clock: Clock,
+        *,
+        activity: CameraActivity | None = None,
     ) -> None:
         self._cameras = cameras
         self._frames = frames
@@ -95,10 +98,31 @@ class IngestionService:
         self._imaging = imaging
         self._metrics = metrics
         self._clock = clock
+        self._activity = activity
 
     async def submit(self, upload: FrameUpload) -> AcceptedFrame:
-        """Make the frame durable and queue it; raise a domain error if refused."""
+        """Make the frame durable and queue it; raise a domain error if refused.
+
+        A disabled or removed camera's frames are refused. Accepted and refused
+        frames of a known camera are reported to the activity tracker.
+        """
         camera = await self._cameras.get(upload.resolve_camera())
+        try:
+            accepted = await self._accept(camera, upload)
+        except EdgeError as exc:
+            if self._activity is not None:
+                self._activity.frame_refused(camera.id, f"{exc.slug}: {exc.detail}")
+            raise
+        if self._activity is not None:
+            # Now, not the record's time: a repeat of a recent frame answers
+            # with the first one's record, yet shows the camera is talking.
+            self._activity.frame_accepted(
+                camera.id, self._clock.now(), camera.expected_interval_s
+            )
+        return accepted
+
+    async def _accept(self, camera: Camera, upload: FrameUpload) -> AcceptedFrame:
+        ensure_accepting(camera)
         header = self._inspect(upload.content)
         received_at = self._clock.now()
         sha256 = hashlib.sha256(upload.content).hexdigest()

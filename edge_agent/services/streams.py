@@ -37,6 +37,7 @@ from edge_agent.imaging.video import (
 )
 from edge_agent.models import Principal, PrincipalKind, Role
 from edge_agent.services.audit import AuditAction, AuditService
+from edge_agent.services.camera_activity import CameraActivity
 from edge_agent.services.cameras import CameraService
 from edge_agent.services.ingestion import FrameUpload
 
@@ -124,6 +125,7 @@ class StreamService:
         clock: Clock,
         *,
         audit: AuditService | None = None,
+        activity: CameraActivity | None = None,
         reconnect_backoff_s: float = 1.0,
         max_backoff_s: float = 30.0,
         open_timeout_s: float = 10.0,
@@ -134,6 +136,7 @@ class StreamService:
         self._submit = submit
         self._clock = clock
         self._audit = audit
+        self._activity = activity
         self._options = _ReaderOptions(
             reconnect_backoff_s, max_backoff_s, open_timeout_s, read_timeout_s
         )
@@ -229,7 +232,12 @@ class StreamService:
 
     def _launch(self, stream: Stream) -> None:
         reader = _StreamReader(
-            stream, self._repository, self._submit, self._clock, self._options
+            stream,
+            self._repository,
+            self._submit,
+            self._clock,
+            self._options,
+            self._activity,
         )
         self._readers[stream.id] = reader
         reader.start()
@@ -361,8 +369,10 @@ class _StreamReader:
         submit: Submit,
         clock: Clock,
         options: _ReaderOptions,
+        activity: CameraActivity | None = None,
     ) -> None:
         self._stream = stream
+        self._activity = activity
         self._repository = repository
         self._submit = submit
         self._clock = clock
@@ -441,6 +451,8 @@ class _StreamReader:
             still_registered = await self.report(state, error)
             if not still_registered or state is not StreamState.RECONNECTING:
                 return
+            if self._activity is not None:
+                self._activity.stream_reconnected(self._stream.camera_id)
             await self._back_off(failures, error)
 
     def _verdict(self, connection: _Connection) -> tuple[StreamState, str | None]:
