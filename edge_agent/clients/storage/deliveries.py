@@ -133,6 +133,11 @@ class DeliveryRepository:
 
     async def cursor(self, consumer: str, stream: str, now: datetime) -> Cursor:
         """The consumer's cursor, created at position 0 on first use."""
+        # Read first: workers ask at every poll, and only the first ask needs
+        # the writer lock that frame commits wait on too.
+        found = await self.find_cursor(consumer)
+        if found is not None:
+            return found
         async with self._db.transaction() as conn:
             await conn.execute(_CREATE_CURSOR, (consumer, stream, to_text(now)))
             async with conn.execute(_GET_CURSOR, (consumer,)) as rows:
