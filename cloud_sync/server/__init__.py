@@ -1,0 +1,1 @@
+"""Central sync server: receives the sites' streams and serves the office."""

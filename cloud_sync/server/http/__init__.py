@@ -1,0 +1,1 @@
+"""HTTP side of the central server: aiohttp app, middlewares and controllers."""
