@@ -194,7 +194,7 @@ class AttendanceService:
         Frames no longer queued (decided before) are left out of the answer.
         """
         batch = _Batch()
-        events = _EventTally(batch)
+        events = _EventTally()
         async with self._decide_lock:
             to_store = [await self._judge_frame(batch, item) for item in findings]
             stored = await self._attendance.record(to_store, events.of)
@@ -553,8 +553,7 @@ class _EventTally:
     """Which events a batch's decisions make (an unknown face, a mark), and how
     many were written."""
 
-    def __init__(self, batch: _Batch) -> None:
-        self._batch = batch
+    def __init__(self) -> None:
         self.written = 0
 
     def of(self, decision: Decision) -> list[NewRecord]:
@@ -562,9 +561,7 @@ class _EventTally:
         if decision.outcome is Outcome.UNKNOWN:
             made.append(unknown_face_event(decision))
         if decision.mark is not None:
-            person = self._batch.people.get(decision.mark.person_id)
-            employee_no = person.employee_no if person is not None else None
-            made.append(attendance_marked_event(decision.mark, employee_no))
+            made.append(attendance_marked_event(decision.mark))
         self.written += len(made)
         return made
 

@@ -85,11 +85,13 @@ def unknown_face_event(decision: Decision) -> NewRecord:
     )
 
 
-def attendance_marked_event(mark: Mark, employee_no: str | None) -> NewRecord:
+def attendance_marked_event(mark: Mark) -> NewRecord:
+    """A mark, naming the person by id only: an erasure removes a person's
+    employee number and name from the database, and outbox payloads are kept
+    as written, so they must hold neither."""
     payload = {
         "mark_id": mark.id,
         "person_id": mark.person_id,
-        "employee_no": employee_no,
         "kind": mark.kind.value,
         "camera_id": mark.camera_id,
         "marked_at": to_text(mark.marked_at),

@@ -421,7 +421,8 @@ async def test_an_unknown_face_makes_one_event_in_the_decisions_commit(
     mark = decided.decisions[0].mark
     assert mark is not None
     assert marked["mark_id"] == mark.id
-    assert marked["employee_no"] == "E1"
+    assert marked["person_id"] == "p1"
+    assert "E1" not in json.dumps(marked)
     assert marked["kind"] == "check_in"
     assert unknown["decision_id"] == decided.decisions[1].id
     assert unknown["frame_id"] == decided.decisions[1].frame_id
