@@ -88,6 +88,7 @@ def init(
     settings = _load(path)
     _make_data_dir(settings.storage.data_dir)
     created = with_services(settings, lambda s: _create_admin(s, name, password))
+    _give_to_folder_owner(settings.storage.data_dir)
     console.print(f"Database ready at {settings.storage.database_path}")
     state = "Created" if created else "Kept the existing"
     console.print(f"{state} admin account {name}")
@@ -156,7 +157,17 @@ def _write_config(path: Path, values: dict[str, dict[str, Any]]) -> None:
         handle.write(text)
         handle.flush()
         os.fsync(handle.fileno())
+    if path.exists():
+        # A replaced file keeps its owner and group, so the daemon can still
+        # read the config install.sh gave to its group.
+        _copy_owner(path, partial)
     os.replace(partial, path)
+
+
+def _copy_owner(source: Path, target: Path) -> None:
+    stat = source.stat()
+    if os.geteuid() == 0:
+        os.chown(target, stat.st_uid, stat.st_gid)
 
 
 def _example_text() -> str:
@@ -212,6 +223,19 @@ def _make_data_dir(folder: Path) -> None:
     folder.mkdir(mode=0o700, parents=True, exist_ok=True)
     # Faces, keys and attendance live here: nobody else may list them.
     folder.chmod(0o700)
+
+
+def _give_to_folder_owner(folder: Path) -> None:
+    """Run as root on a folder the daemon's user owns, hand it what init made.
+
+    Otherwise the database and key would belong to root, and the daemon,
+    running as its own user, could not open them.
+    """
+    if os.geteuid() != 0 or folder.stat().st_uid == 0:
+        return
+    for path in folder.iterdir():
+        if path.stat().st_uid == 0:
+            _copy_owner(folder, path)
 
 
 async def _create_admin(services: Services, name: str, password: str) -> bool:
