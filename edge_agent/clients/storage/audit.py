@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import time
+import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -27,6 +29,7 @@ from typing import Any
 import aiosqlite
 
 from edge_agent.clients.storage.database import Database
+from edge_agent.clients.storage.outbox import OutboxRecord, boot_id
 from edge_agent.clock import from_text, to_text
 from edge_agent.errors import EdgeError
 from edge_agent.models import AuditEntry
@@ -34,14 +37,18 @@ from edge_agent.models import AuditEntry
 # The prev_hash of the first entry: there is no earlier entry to point to.
 GENESIS_HASH = "0" * 64
 
+AUDIT_STREAM = "audit"
+# Namespace of the ids of audit sync records (uuid5 of seq and hash).
+_AUDIT_IDS = uuid.UUID("5d0c1c0e-7a43-4e0b-9b53-3f1d8f2a6c41")
+
 # Given the next seq and the hash it must point to, build the complete entry.
 Seal = Callable[[int, str], AuditEntry]
 
 _CHAIN_END = "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1"
 _INSERT_ENTRY = """
 INSERT INTO audit_log (seq, at, actor, actor_role, action, target, source,
-                       outcome, details, prev_hash, hash)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                       outcome, details, prev_hash, hash, monotonic_ns, boot_id)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 """
 _SELECT_ENTRIES = "SELECT * FROM audit_log"
 _CHAIN_BATCH = "SELECT * FROM audit_log WHERE seq > ? ORDER BY seq LIMIT ?"
@@ -96,6 +103,20 @@ class AuditRepository:
 
         rows = await self._db.fetch_all(sql, (after_seq, *params, limit))
         return [_entry(row) for row in rows]
+
+    async def head(self) -> int:
+        """The last entry's ``seq``; 0 when the log is empty."""
+        row = await self._db.fetch_one("SELECT COALESCE(MAX(seq), 0) FROM audit_log")
+        return int(row[0]) if row else 0
+
+    async def sync_records(self, after_seq: int, limit: int) -> list[OutboxRecord]:
+        """Entries after ``after_seq`` as records of the ``audit`` sync stream.
+
+        The record's seq is the entry's, and its id is derived from the seq and
+        hash, so a resent entry is the very same record.
+        """
+        rows = await self._db.fetch_all(_CHAIN_BATCH, (after_seq, limit))
+        return [_sync_record(row) for row in rows]
 
     async def iter_chain(self, batch: int = 500) -> AsyncIterator[AuditEntry]:
         """Every entry by seq, read ``batch`` rows at a time so memory stays bounded.
@@ -165,6 +186,37 @@ def _row(entry: AuditEntry) -> tuple[Any, ...]:
         canonical_json(entry.details),
         entry.prev_hash,
         entry.hash,
+        # Where on this boot's monotonic clock the entry was written, for the
+        # central office to place it after a wall-clock reset.
+        time.monotonic_ns(),
+        boot_id(),
+    )
+
+
+def _sync_record(row: sqlite3.Row) -> OutboxRecord:
+    entry = _entry(row)
+    payload = {
+        "seq": entry.seq,
+        "at": to_text(entry.at),
+        "actor": entry.actor,
+        "actor_role": entry.actor_role,
+        "action": entry.action,
+        "target": entry.target,
+        "source": entry.source,
+        "outcome": entry.outcome,
+        "details": entry.details,
+        "prev_hash": entry.prev_hash,
+        "hash": entry.hash,
+    }
+    return OutboxRecord(
+        stream=AUDIT_STREAM,
+        seq=entry.seq,
+        id=str(uuid.uuid5(_AUDIT_IDS, f"{entry.seq}:{entry.hash}")),
+        type=f"audit.{entry.action}",
+        occurred_at=entry.at,
+        payload=payload,
+        monotonic_ns=int(row["monotonic_ns"]),
+        boot_id=str(row["boot_id"]),
     )
 
 

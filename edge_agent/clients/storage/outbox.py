@@ -3,8 +3,8 @@
 A record is written with :func:`append` inside the caller's transaction, so an
 event and the change that caused it are committed together or not at all.
 Each stream's ``seq`` is gapless and assigned at commit time: it is the
-stream's highest ``seq`` plus one, read and written under the single writer
-lock. Consumers (event sinks, the sync of each stream) read after their own
+stream's last ``seq`` plus one, taken under the single writer lock from a
+head row per stream, which pruning delivered rows leaves alone. Consumers (event sinks, the sync of each stream) read after their own
 cursor with :meth:`OutboxRepository.after`, so every consumer reads the
 outbox the same way and none can hide a record from another.
 """
@@ -26,14 +26,18 @@ import aiosqlite
 from edge_agent.clients.storage.database import Database
 from edge_agent.clock import from_text, to_text
 
-_NEXT_SEQ = "SELECT COALESCE(MAX(seq), 0) + 1 FROM outbox WHERE stream = ?"
+_NEXT_SEQ = """
+INSERT INTO outbox_heads (stream, seq) VALUES (?, 1)
+ON CONFLICT (stream) DO UPDATE SET seq = seq + 1
+RETURNING seq
+"""
 _INSERT = """
 INSERT INTO outbox (stream, seq, id, type, occurred_at, payload, monotonic_ns,
                     boot_id)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?)
 """
 _AFTER = "SELECT * FROM outbox WHERE stream = ? AND seq > ? ORDER BY seq LIMIT ?"
-_HEAD = "SELECT COALESCE(MAX(seq), 0) AS head FROM outbox WHERE stream = ?"
+_HEAD = "SELECT seq AS head FROM outbox_heads WHERE stream = ?"
 _AT = "SELECT * FROM outbox WHERE stream = ? AND seq = ?"
 
 _BOOT_ID_FILE = Path("/proc/sys/kernel/random/boot_id")
@@ -122,6 +126,20 @@ class OutboxRepository:
     async def get(self, stream: str, seq: int) -> OutboxRecord | None:
         row = await self._db.fetch_one(_AT, (stream, seq))
         return None if row is None else record_from_row(row)
+
+    async def prune(self, stream: str, upto: int) -> int:
+        """Delete the stream's records up to ``upto``, which every consumer of
+        the stream is done with; return how many went."""
+        async with self._db.transaction() as conn:
+            cursor = await conn.execute(
+                "DELETE FROM outbox WHERE stream = ? AND seq <= ?", (stream, upto)
+            )
+        return cursor.rowcount
+
+    async def oldest_after(self, stream: str, seq: int) -> datetime | None:
+        """When the first record after ``seq`` was written, if there is one."""
+        rows = await self.after(stream, seq, 1)
+        return rows[0].occurred_at if rows else None
 
     async def head(self, stream: str) -> int:
         """The stream's highest ``seq``; 0 when it is empty."""
