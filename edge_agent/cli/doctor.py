@@ -121,6 +121,8 @@ def _check_database(settings: Settings) -> CheckResult:
         return CheckResult("database", "fail", f"no database at {path}; run init")
     try:
         check = check_database(path, quick=True)
+    # Whatever the file does wrong is this row's finding, never a crash of
+    # the doctor.
     except Exception as exc:
         return CheckResult("database", "fail", f"{path}: {exc}")
     if not check.ok:
