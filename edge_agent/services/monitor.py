@@ -48,7 +48,7 @@ from edge_agent.imaging.video import display_url
 from edge_agent.models import EVENTS_STREAM, Camera, CameraState, EventType
 from edge_agent.services.camera_activity import ActivitySnapshot, CameraActivity
 from edge_agent.services.cameras import CameraService
-from edge_agent.services.self_checks import SelfCheckJob
+from edge_agent.services.self_checks import SelfCheckJob, SelfCheckSources
 
 logger = logging.getLogger(__name__)
 
@@ -398,3 +398,27 @@ def _recovery(snapshot: ActivitySnapshot, good: datetime) -> str:
     if snapshot.last_frame_at == good:
         return "a frame arrived"
     return "a probe succeeded"
+
+
+def build_health_monitor(
+    settings: MonitorSettings,
+    timezone: tzinfo,
+    cameras: CameraService,
+    health: HealthRepository,
+    activity: CameraActivity,
+    prober: Prober,
+    sources: SelfCheckSources,
+    clock: Clock,
+    *,
+    on_events: Callable[[], None] | None = None,
+) -> HealthMonitor:
+    """The monitor with its three jobs, for the composition root."""
+    return HealthMonitor(
+        LivenessJob(
+            cameras, health, activity, settings, timezone, clock, on_events=on_events
+        ),
+        ProbeJob(cameras, prober, activity, clock),
+        SelfCheckJob(health, sources, settings, clock, on_events=on_events),
+        settings,
+        prober,
+    )
