@@ -12,11 +12,13 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
+from typing import Protocol
 
 from aiohttp import web
 
 from edge_agent.api import setup_routes
 from edge_agent.api.keys import METRICS, SERVICES, SETTINGS
+from edge_agent.clients.events.factory import build_sinks, sink_names
 from edge_agent.clients.recognition.factory import build_recognizer
 from edge_agent.clients.recognition.resilient import ResilientRecognizer
 from edge_agent.clients.storage.attendance import AttendanceRepository
@@ -24,8 +26,10 @@ from edge_agent.clients.storage.audit import AuditRepository
 from edge_agent.clients.storage.cameras import CameraRepository
 from edge_agent.clients.storage.corrections import CorrectionRepository
 from edge_agent.clients.storage.database import Database
+from edge_agent.clients.storage.deliveries import DeliveryRepository
 from edge_agent.clients.storage.face_images import FaceImageStore
 from edge_agent.clients.storage.frames import FrameRepository
+from edge_agent.clients.storage.outbox import OutboxRepository
 from edge_agent.clients.storage.people import PeopleRepository
 from edge_agent.clients.storage.reviews import ReviewRepository
 from edge_agent.clients.storage.security import (
@@ -49,6 +53,7 @@ from edge_agent.services.audit import AuditService
 from edge_agent.services.auth import AuthService
 from edge_agent.services.cameras import CameraService
 from edge_agent.services.corrections import CorrectionService
+from edge_agent.services.events import EventDispatcher, EventService
 from edge_agent.services.health import HealthService
 from edge_agent.services.ingestion import IngestionService
 from edge_agent.services.pipeline import FramePipeline
@@ -102,10 +107,12 @@ async def open_services(
         clients = _Clients(
             db, recognizer, decoder, spool, metrics or Metrics(), clock or SystemClock()
         )
-        services, pipeline = _wire(settings, clients)
-        if run_pipeline:
-            await pipeline.start()
-            stack.push_async_callback(pipeline.stop)
+        services, background = _wire(settings, clients, daemon=run_pipeline)
+        # Background workers start in the daemon only, and stop (in reverse
+        # order) before the database closes.
+        for worker in background if run_pipeline else []:
+            await worker.start()
+            stack.push_async_callback(worker.stop)
         yield services
 
 
@@ -122,11 +129,20 @@ def _token_codec(settings: Settings) -> TokenCodec:
     return TokenCodec(keys, auth.issuer, auth.audience, auth.leeway_s)
 
 
-def _wire(settings: Settings, clients: _Clients) -> tuple[Services, FramePipeline]:
+class _Background(Protocol):
+    async def start(self) -> object: ...
+
+    async def stop(self) -> None: ...
+
+
+def _wire(
+    settings: Settings, clients: _Clients, *, daemon: bool
+) -> tuple[Services, list[_Background]]:
     db, clock = clients.db, clients.clock
     people = PeopleRepository(db)
     keys = CameraKeyRepository(db)
     audit = AuditService(AuditRepository(db), clock)
+    dispatcher, events = _events(settings, clients, audit, daemon=daemon)
     camera_repository = CameraRepository(db)
     cameras = CameraService(
         camera_repository, keys, audit, clock, settings.auth.key_rotation_grace_s
@@ -135,7 +151,12 @@ def _wire(settings: Settings, clients: _Clients) -> tuple[Services, FramePipelin
     policy = _policy(settings)
     shift_repository = ShiftRepository(db)
     attendance = AttendanceService(
-        AttendanceRepository(db), people, policy, clock, shifts=shift_repository
+        AttendanceRepository(db),
+        people,
+        policy,
+        clock,
+        shifts=shift_repository,
+        on_events=dispatcher.wake,
     )
     pipeline, ingestion = _frame_path(settings, clients, cameras, attendance)
 
@@ -157,8 +178,34 @@ def _wire(settings: Settings, clients: _Clients) -> tuple[Services, FramePipelin
         corrections=CorrectionService(
             CorrectionRepository(db), attendance, camera_repository, audit, clock
         ),
+        events=events,
     )
-    return services, pipeline
+    return services, [pipeline, dispatcher]
+
+
+def _events(
+    settings: Settings, clients: _Clients, audit: AuditService, *, daemon: bool
+) -> tuple[EventDispatcher, EventService]:
+    """The outbox's delivery to the sinks; a maintenance command gets none."""
+    outbox, deliveries = OutboxRepository(clients.db), DeliveryRepository(clients.db)
+    sinks = build_sinks(settings.events, settings.site_id, clients.clock)
+    dispatcher = EventDispatcher(
+        outbox,
+        deliveries,
+        sinks if daemon else [],
+        settings.events,
+        clients.clock,
+        metrics=clients.metrics,
+    )
+    service = EventService(
+        outbox,
+        deliveries,
+        sink_names(settings.events),
+        clients.clock,
+        audit=audit,
+        on_redrive=dispatcher.wake,
+    )
+    return dispatcher, service
 
 
 def _frame_path(

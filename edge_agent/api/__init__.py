@@ -9,6 +9,7 @@ from edge_agent.api import (
     audit,
     auth,
     cameras,
+    events,
     frames,
     health,
     metrics,
@@ -34,6 +35,7 @@ def setup_routes(app: web.Application, open_metrics: bool) -> None:
         reviews,
         shifts,
         audit,
+        events,
     )
     for module in modules:
         app.router.add_routes(module.routes)

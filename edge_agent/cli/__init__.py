@@ -5,7 +5,16 @@ from __future__ import annotations
 import typer
 
 from edge_agent import __version__
-from edge_agent.cli import accounts, attendance, audit, cameras, serve, tokens, users
+from edge_agent.cli import (
+    accounts,
+    attendance,
+    audit,
+    cameras,
+    events,
+    serve,
+    tokens,
+    users,
+)
 from edge_agent.cli import db as db_cli
 from edge_agent.cli import doctor as doctor_cli
 from edge_agent.cli import init as init_cli
@@ -19,6 +28,7 @@ app.add_typer(attendance.app, name="attendance")
 app.add_typer(accounts.app, name="accounts")
 app.add_typer(tokens.app, name="tokens")
 app.add_typer(audit.app, name="audit")
+app.add_typer(events.app, name="events")
 app.add_typer(db_cli.app, name="db")
 app.command("init")(init_cli.init)
 app.command("doctor")(doctor_cli.doctor)

@@ -9,6 +9,7 @@ from edge_agent.services.audit import AuditService
 from edge_agent.services.auth import AuthService
 from edge_agent.services.cameras import CameraService
 from edge_agent.services.corrections import CorrectionService
+from edge_agent.services.events import EventService
 from edge_agent.services.health import HealthService
 from edge_agent.services.ingestion import IngestionService
 from edge_agent.services.reviews import ReviewService
@@ -32,3 +33,4 @@ class Services:
     shifts: ShiftService
     reviews: ReviewService
     corrections: CorrectionService
+    events: EventService

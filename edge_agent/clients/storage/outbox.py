@@ -4,9 +4,10 @@ A record is written with :func:`append` inside the caller's transaction, so an
 event and the change that caused it are committed together or not at all.
 Each stream's ``seq`` is gapless and assigned at commit time: it is the
 stream's last ``seq`` plus one, taken under the single writer lock from a
-head row per stream, which pruning delivered rows leaves alone. Consumers (event sinks, the sync of each stream) read after their own
-cursor with :meth:`OutboxRepository.after`, so every consumer reads the
-outbox the same way and none can hide a record from another.
+head row per stream, which pruning delivered rows leaves alone. Consumers
+(event sinks, the sync of each stream) read after their own cursor with
+:meth:`OutboxRepository.after`, so every consumer reads the outbox the same
+way and none can hide a record from another.
 """
 
 from __future__ import annotations
