@@ -151,7 +151,7 @@ def _wire(
     policy = _policy(settings)
     shift_repository = ShiftRepository(db)
     attendance = AttendanceService(
-        AttendanceRepository(db),
+        AttendanceRepository(db, ship_decisions=settings.sync.send_decisions),
         people,
         policy,
         clock,

@@ -380,7 +380,7 @@ class AttendanceService:
     def _observe(self, item: FrameFindings) -> list[FrameSighting]:
         """Record whom the frame shows for multi-frame confirmation; a frame
         without faces counts too, as one that shows nobody."""
-        rules = self.policy.for_camera(item.camera.id)
+        rules = self.policy.for_camera(item.camera.id, item.camera.match_threshold)
         found = (confident_subject(face, rules) for face in item.faces)
         subjects = frozenset(s for s in found if s is not None)
         frame = item.frame

@@ -17,6 +17,7 @@ from typing import TypeVar
 
 import aiosqlite
 
+from edge_agent.clients.storage import sync_records
 from edge_agent.clients.storage.database import Database
 from edge_agent.clients.storage.outbox import NewRecord, append
 from edge_agent.clock import from_text, to_text
@@ -205,8 +206,11 @@ class DecisionQuery:
 
 
 class AttendanceRepository:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, *, ship_decisions: bool = False) -> None:
+        """``ship_decisions``: every decision also goes to the ``decisions``
+        sync stream (marks always go to ``attendance``)."""
         self._db = db
+        self._ship_decisions = ship_decisions
 
     async def last_mark(
         self, person_id: str, *, before: datetime | None = None
@@ -257,6 +261,9 @@ class AttendanceRepository:
                 decisions = [
                     await _insert_decision(conn, new) for new in frame.decisions
                 ]
+                if self._ship_decisions:
+                    for decision in decisions:
+                        await sync_records.decision_recorded(conn, decision)
                 if events is not None:
                     await _append_events(conn, decisions, events)
                 stored[frame.frame_id] = decisions
@@ -318,7 +325,9 @@ async def insert_mark(conn: aiosqlite.Connection, new: NewMark) -> Mark:
             new.shift,
         ),
     )
-    return new.stored_as(rowid(cursor))
+    mark = new.stored_as(rowid(cursor))
+    await sync_records.mark_recorded(conn, mark)
+    return mark
 
 
 async def _append_events(

@@ -15,6 +15,7 @@ import aiosqlite
 
 from edge_agent.clients.storage.attendance import NewMark, insert_mark, rowid
 from edge_agent.clients.storage.database import Database
+from edge_agent.clients.storage.sync_records import correction_recorded
 from edge_agent.clock import from_text, to_text
 from edge_agent.errors import Conflict
 from edge_agent.models import Correction, CorrectionAction, Mark
@@ -88,7 +89,7 @@ async def _insert(
         _INSERT_CORRECTION,
         (action.value, mark_id, person_id, note.comment, note.actor, to_text(note.at)),
     )
-    return Correction(
+    correction = Correction(
         id=rowid(cursor),
         action=action,
         mark_id=mark_id,
@@ -97,6 +98,8 @@ async def _insert(
         actor=note.actor,
         created_at=note.at,
     )
+    await correction_recorded(conn, correction)
+    return correction
 
 
 def _correction(row: sqlite3.Row) -> Correction:

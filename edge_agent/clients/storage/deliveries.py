@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from edge_agent.clients.storage.database import Database
+from edge_agent.clients.storage.outbox import NewRecord, append
 from edge_agent.clock import from_text, to_text
 
 # Long error texts (an HTML error page, a stack of causes) are cut to this.
@@ -76,6 +77,23 @@ _REDELIVERED = """
 UPDATE outbox_dead_letters SET state = 'redelivered', updated_at = ?
 WHERE consumer = ? AND seq = ?
 """
+_SETTLE_REDRIVEN = """
+UPDATE outbox_dead_letters SET state = 'redelivered', updated_at = ?
+WHERE consumer = ? AND state = 'redrive' AND seq <= ?
+"""
+_REWIND = """
+UPDATE outbox_cursors SET position = ?, attempts = 0, updated_at = ?
+WHERE consumer = ?
+"""
+_STOP = """
+UPDATE outbox_cursors SET stopped_reason = ?, last_error = ?, updated_at = ?
+WHERE consumer = ?
+"""
+_RESUME = """
+UPDATE outbox_cursors
+SET stopped_reason = NULL, last_error = NULL, attempts = 0, updated_at = ?
+WHERE consumer = ?
+"""
 _SELECT_DEAD = "SELECT * FROM outbox_dead_letters"
 _COUNT_DEAD = """
 SELECT consumer, COUNT(*) AS dead FROM outbox_dead_letters
@@ -101,6 +119,8 @@ class Cursor:
     last_error: str | None
     last_success_at: datetime | None
     updated_at: datetime
+    # Set when the consumer was stopped for an admin to look at.
+    stopped_reason: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -251,6 +271,45 @@ class DeliveryRepository:
         async with self._db.transaction() as conn:
             await conn.execute(_REDELIVERED, (to_text(now), consumer, seq))
 
+    # --- what the sync of a stream needs besides ------------------------------
+
+    async def acknowledge(
+        self,
+        cursor: Cursor,
+        position: int,
+        set_aside: Sequence[tuple[int, str]],
+        now: datetime,
+    ) -> None:
+        """The receiver holds everything up to ``position``, apart from the
+        ``(seq, reason)`` records it set aside: those become dead letters,
+        re-driven ones up to ``position`` are settled, and the cursor moves, in
+        one transaction."""
+        at = to_text(now)
+        async with self._db.transaction() as conn:
+            await conn.execute(_SETTLE_REDRIVEN, (at, cursor.consumer, position))
+            for seq, reason in set_aside:
+                row = (cursor.consumer, cursor.stream, seq, 1, _cut(reason), at, at)
+                await conn.execute(_BURY, row)
+            await conn.execute(_ADVANCE_DELIVERED, (position, at, at, cursor.consumer))
+
+    async def rewind(self, consumer: str, position: int, now: datetime) -> None:
+        """Move the cursor back to ``position``, to send what follows again."""
+        async with self._db.transaction() as conn:
+            await conn.execute(_REWIND, (position, to_text(now), consumer))
+
+    async def stop(
+        self, consumer: str, reason: str, anomaly: NewRecord, now: datetime
+    ) -> None:
+        """Stop the consumer until :meth:`resume`, raising ``anomaly`` with it."""
+        at, why = to_text(now), _cut(reason)
+        async with self._db.transaction() as conn:
+            await conn.execute(_STOP, (why, why, at, consumer))
+            await append(conn, anomaly)
+
+    async def resume(self, consumer: str, now: datetime) -> None:
+        async with self._db.transaction() as conn:
+            await conn.execute(_RESUME, (to_text(now), consumer))
+
 
 def _cut(text: str) -> str:
     if len(text) <= MAX_ERROR_CHARS:
@@ -271,6 +330,7 @@ def _cursor_from_row(row: sqlite3.Row) -> Cursor:
         last_error=row["last_error"],
         last_success_at=_optional_time(row["last_success_at"]),
         updated_at=from_text(row["updated_at"]),
+        stopped_reason=row["stopped_reason"],
     )
 
 

@@ -11,6 +11,7 @@ import sqlite3
 from datetime import date, datetime
 
 from edge_agent.clients.storage.database import Database
+from edge_agent.clients.storage.sync_records import person_erased
 from edge_agent.clock import from_text, to_text
 from edge_agent.errors import Conflict, NotFound
 from edge_agent.models import FaceExample, Person, PersonStatus
@@ -117,6 +118,9 @@ class PeopleRepository:
         async with self._db.transaction() as conn:
             deleted = await conn.execute(_DELETE_FACES_OF, (tombstone.id,))
             await conn.execute(_ERASE_PERSON, row)
+            await person_erased(
+                conn, tombstone.id, tombstone.employee_no, tombstone.erased_at
+            )
         return deleted.rowcount
 
     async def purge_journal(self) -> bool:

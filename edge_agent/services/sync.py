@@ -1,0 +1,468 @@
+"""Sync service: ship attendance, audit, events (and decisions) to the central
+server, resumably, whatever the uplink does.
+
+Each stream has its own worker and its own cursor (``sync:<stream>``), the
+last ``seq`` the central server acknowledged. A worker reads at most one
+batch after its cursor, sends it, and moves the cursor to the server's
+acknowledged high-water mark only once that answer is in; so a crash before
+the send, during it, or after the central commit but before the local ack
+just sends the same records again, and the server, which stores each
+(site, stream, seq) once, acknowledges them without storing them twice.
+Memory stays one batch per stream however long the backlog.
+
+What the server answers decides what happens next:
+
+- acknowledged: the cursor moves; records it quarantined become dead letters
+  (visible, re-drivable) and the stream goes on;
+- a gap (it expects an earlier or a later seq): the cursor follows the
+  server's expected seq, so the next batch fills the gap or skips what the
+  server already holds;
+- too large (413): the batch is halved, down to one record, which is then
+  set aside as a dead letter;
+- the audit chain does not continue, or a batch key was reused with other
+  records (422): the stream stops, a ``system.anomaly`` event is raised, and
+  an admin resumes it (``edge-agent sync resume``) once understood. The audit
+  stream also stops rather than dead-letter any entry, since its chain must
+  stay whole;
+- anything else (network, 5xx, 429, a refused token): full-jitter exponential
+  backoff up to a cap, with no limit on attempts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Protocol
+
+from cloud_sync.client import (
+    CentralClient,
+    ChainRefused,
+    GapRefused,
+    PayloadConflict,
+    Refused,
+    Retryable,
+    SyncError,
+    TooLarge,
+    backoff,
+)
+from cloud_sync.protocol import BatchAck, Record, Stream, split_batches
+from edge_agent.clients.storage.deliveries import Cursor, DeliveryRepository
+from edge_agent.clients.storage.outbox import NewRecord, OutboxRecord, OutboxRepository
+from edge_agent.clock import Clock
+from edge_agent.config import SyncSettings
+from edge_agent.errors import InvalidInput
+from edge_agent.models import EVENTS_STREAM, EventType
+
+logger = logging.getLogger(__name__)
+
+SYNC_PREFIX = "sync:"
+# After an unexpected error (the database gone, a bug), a worker waits this
+# long before it reads its cursor again.
+_CRASH_PAUSE_S = 5.0
+
+
+class StreamSource(Protocol):
+    """Where a stream's records are read from on this site."""
+
+    async def records(self, after_seq: int, limit: int) -> list[OutboxRecord]: ...
+
+    async def head(self) -> int: ...
+
+
+class OutboxSource:
+    """A stream kept in the outbox table (attendance, events, decisions)."""
+
+    def __init__(self, outbox: OutboxRepository, stream: str) -> None:
+        self._outbox = outbox
+        self._stream = stream
+
+    async def records(self, after_seq: int, limit: int) -> list[OutboxRecord]:
+        return await self._outbox.after(self._stream, after_seq, limit)
+
+    async def head(self) -> int:
+        return await self._outbox.head(self._stream)
+
+
+def consumer_name(stream: Stream | str) -> str:
+    return f"{SYNC_PREFIX}{stream}"
+
+
+@dataclass(frozen=True, slots=True)
+class StreamStatus:
+    stream: str
+    state: str
+    head: int
+    acked: int
+    lag_records: int
+    lag_s: float | None
+    last_error: str | None
+    last_success_at: datetime | None
+    dead_letters: int
+
+
+@dataclass(slots=True)
+class _Live:
+    """What a worker knows that the database does not: its pace and limits."""
+
+    state: str = "starting"
+    attempts: int = 0
+    batch_limit: int = 500
+    wake: asyncio.Event | None = None
+
+
+class SyncService:
+    """The uploader's workers, and the status and controls of the API and CLI."""
+
+    def __init__(
+        self,
+        sources: dict[Stream, StreamSource],
+        deliveries: DeliveryRepository,
+        outbox: OutboxRepository,
+        client: Callable[[], CentralClient] | None,
+        settings: SyncSettings,
+        site_id: str,
+        clock: Clock,
+        *,
+        on_events: Callable[[], None] | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        """``client`` is None when no central server is configured: status still
+        answers (every stream ``off``), and nothing is sent."""
+        self._sources = sources
+        self._deliveries = deliveries
+        self._outbox = outbox
+        self._client_factory = client
+        self._settings = settings
+        self._site_id = site_id
+        self._clock = clock
+        self._on_events = on_events or (lambda: None)
+        self._rng = rng or random.Random()
+        self._live = {
+            stream: _Live(batch_limit=settings.batch_records) for stream in sources
+        }
+        self._client: CentralClient | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+
+    @property
+    def enabled(self) -> bool:
+        return self._client_factory is not None
+
+    @property
+    def streams(self) -> list[Stream]:
+        return list(self._sources)
+
+    # --- running ----------------------------------------------------------------
+
+    async def start(self) -> None:
+        if self._client_factory is None or self._tasks:
+            return
+        self._client = self._client_factory()
+        for stream in self._sources:
+            self._live[stream].wake = asyncio.Event()
+            task = asyncio.create_task(self._run(stream), name=f"sync-{stream}")
+            self._tasks.append(task)
+        logger.info("Sync to the central server started for %s", self.streams)
+
+    async def stop(self) -> None:
+        tasks, self._tasks = self._tasks, []
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+    def trigger(self) -> None:
+        """Start a round now on every stream, cutting short any backoff."""
+        for live in self._live.values():
+            live.attempts = 0
+            if live.wake is not None:
+                live.wake.set()
+
+    async def _run(self, stream: Stream) -> None:
+        while True:
+            try:
+                pause = await self.step(stream)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("Sync of %s failed unexpectedly", stream)
+                pause = _CRASH_PAUSE_S
+            if pause > 0:
+                await self._sleep(stream, pause)
+
+    async def _sleep(self, stream: Stream, seconds: float) -> None:
+        wake = self._live[stream].wake
+        if wake is None:
+            await asyncio.sleep(seconds)
+            return
+        wake.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(wake.wait(), timeout=seconds)
+
+    # --- one step ---------------------------------------------------------------
+
+    async def step(self, stream: Stream) -> float:
+        """Send at most one batch of ``stream``; return how long to wait next."""
+        if self._client is None:
+            raise RuntimeError("sync is not started")
+        live = self._live[stream]
+        cursor = await self._cursor(stream)
+        if cursor.stopped_reason is not None:
+            live.state = "stopped"
+            return self._settings.idle_interval_s
+
+        source = self._sources[stream]
+        batch = await self._next_batch(stream, source, cursor.position)
+        if not batch:
+            live.state = "idle"
+            return self._settings.idle_interval_s
+        try:
+            ack = await self._client.send_batch(
+                self._site_id, stream, batch, await source.head()
+            )
+        except SyncError as exc:
+            return await self._failed(stream, cursor, batch, exc)
+        await self._acknowledged(stream, cursor, ack)
+        return 0.0
+
+    async def _next_batch(
+        self, stream: Stream, source: StreamSource, after: int
+    ) -> list[Record]:
+        limit = self._live[stream].batch_limit
+        stored = await source.records(after, limit)
+        records = [self._record(stream, row) for row in stored]
+        batches = split_batches(
+            records, max_records=limit, max_bytes=self._settings.batch_bytes
+        )
+        return next(iter(batches), [])
+
+    def _record(self, stream: Stream, row: OutboxRecord) -> Record:
+        return Record(
+            site_id=self._site_id,
+            stream=stream,
+            seq=row.seq,
+            id=uuid.UUID(row.id),
+            type=row.type,
+            occurred_at=row.occurred_at,
+            monotonic_ns=row.monotonic_ns,
+            boot_id=row.boot_id,
+            payload=row.payload,
+        )
+
+    async def _acknowledged(
+        self, stream: Stream, cursor: Cursor, ack: BatchAck
+    ) -> None:
+        live = self._live[stream]
+        now = self._clock.now()
+        for item in ack.quarantined:
+            logger.warning(
+                "The central server set %s record %d aside: %s",
+                stream,
+                item.seq,
+                item.reason,
+            )
+        set_aside = [(q.seq, f"quarantined: {q.reason}") for q in ack.quarantined]
+        await self._deliveries.acknowledge(cursor, ack.acked_seq, set_aside, now)
+        if ack.clock_skew_s is not None:
+            logger.warning(
+                "The central server finds this site's clock off by %.1f s",
+                ack.clock_skew_s,
+            )
+        live.state, live.attempts = "sending", 0
+        live.batch_limit = self._settings.batch_records
+
+    async def _failed(
+        self, stream: Stream, cursor: Cursor, batch: list[Record], exc: SyncError
+    ) -> float:
+        live = self._live[stream]
+        now = self._clock.now()
+        if isinstance(exc, GapRefused):
+            await self._follow_gap(stream, cursor, exc.expected_seq)
+            return 0.0
+        if isinstance(exc, TooLarge):
+            return await self._too_large(stream, cursor, batch, exc)
+        if isinstance(exc, ChainRefused | PayloadConflict):
+            await self._stop(stream, cursor, str(exc))
+            return self._settings.idle_interval_s
+
+        live.attempts += 1
+        live.state = "backoff"
+        await self._deliveries.record_failure(
+            cursor.consumer, cursor.attempts + 1, str(exc), now
+        )
+        wait = backoff(
+            live.attempts - 1,
+            base_s=self._settings.backoff_base_s,
+            cap_s=self._settings.backoff_cap_s,
+            rng=self._rng,
+        )
+        if isinstance(exc, Retryable) and exc.retry_after is not None:
+            wait = max(wait, min(exc.retry_after, self._settings.backoff_cap_s))
+        level = logging.WARNING if isinstance(exc, Refused) else logging.INFO
+        logger.log(
+            level, "Sync of %s failed (%s); next try in %.1f s", stream, exc, wait
+        )
+        return wait
+
+    async def _follow_gap(self, stream: Stream, cursor: Cursor, expected: int) -> None:
+        """Move the cursor to just before the seq the server expects."""
+        target = expected - 1
+        logger.warning(
+            "The central server expects %s seq %d; this site was at %d",
+            stream,
+            expected,
+            cursor.position,
+        )
+        if target >= cursor.position:
+            await self._deliveries.advance(
+                cursor.consumer, target, self._clock.now(), delivered=True
+            )
+            return
+        # The server holds less than it acknowledged before (restored from a
+        # backup, say): send again from there, if this site still has it.
+        first = await self._sources[stream].records(target, 1)
+        if first and first[0].seq == expected:
+            await self._deliveries.rewind(cursor.consumer, target, self._clock.now())
+            return
+        await self._stop(
+            stream,
+            cursor,
+            f"the central server expects seq {expected}, which this site has "
+            "pruned after an earlier acknowledgement",
+        )
+
+    async def _too_large(
+        self, stream: Stream, cursor: Cursor, batch: list[Record], exc: SyncError
+    ) -> float:
+        live = self._live[stream]
+        if len(batch) > 1:
+            live.batch_limit = max(1, len(batch) // 2)
+            logger.info("Sync of %s: batch too large, now %d", stream, live.batch_limit)
+            return 0.0
+        if stream is Stream.AUDIT:
+            await self._stop(stream, cursor, f"audit entry too large: {exc}")
+            return self._settings.idle_interval_s
+        await self._deliveries.dead_letter(
+            cursor,
+            batch[0].seq,
+            1,
+            f"too large for the central server: {exc}",
+            self._clock.now(),
+        )
+        return 0.0
+
+    async def _stop(self, stream: Stream, cursor: Cursor, reason: str) -> None:
+        """Stop the stream for an admin, and raise one anomaly saying why."""
+        self._live[stream].state = "stopped"
+        logger.error("Sync of %s stopped: %s", stream, reason)
+        anomaly = NewRecord(
+            EVENTS_STREAM,
+            EventType.SYSTEM_ANOMALY.value,
+            self._clock.now(),
+            {"check": f"sync.{stream}", "detail": reason, "stream": str(stream)},
+        )
+        now = self._clock.now()
+        await self._deliveries.stop(cursor.consumer, reason, anomaly, now)
+        self._on_events()
+
+    async def _cursor(self, stream: Stream) -> Cursor:
+        return await self._deliveries.cursor(
+            consumer_name(stream), str(stream), self._clock.now()
+        )
+
+    # --- status and controls ----------------------------------------------------
+
+    async def status(self) -> list[StreamStatus]:
+        dead = await self._deliveries.dead_counts()
+        return [await self._status(stream, dead) for stream in self._sources]
+
+    async def _status(self, stream: Stream, dead: dict[str, int]) -> StreamStatus:
+        source = self._sources[stream]
+        consumer = consumer_name(stream)
+        cursor = await self._deliveries.find_cursor(consumer)
+        acked = cursor.position if cursor else 0
+        head = await source.head()
+        pending = await source.records(acked, 1)
+        lag_s = None
+        if pending:
+            lag_s = max((self._clock.now() - pending[0].occurred_at).total_seconds(), 0)
+        return StreamStatus(
+            stream=str(stream),
+            state=self._state(stream, cursor),
+            head=head,
+            acked=acked,
+            lag_records=max(head - acked, 0),
+            lag_s=lag_s,
+            last_error=cursor.last_error if cursor else None,
+            last_success_at=cursor.last_success_at if cursor else None,
+            dead_letters=dead.get(consumer, 0),
+        )
+
+    def _state(self, stream: Stream, cursor: Cursor | None) -> str:
+        if not self.enabled:
+            return "off"
+        if cursor is not None and cursor.stopped_reason is not None:
+            return "stopped"
+        return self._live[stream].state
+
+    async def oldest_unsent_s(self) -> float | None:
+        """Age of the oldest record not yet acknowledged, over every stream; None
+        when sync is off (the monitor then has no sync lag to judge)."""
+        if not self.enabled:
+            return None
+        ages = [s.lag_s for s in await self.status() if s.lag_s is not None]
+        return max(ages, default=0.0)
+
+    async def resume(self, stream: str) -> None:
+        """Let a stopped stream go on (its cause understood and fixed)."""
+        known = self._parse(stream)
+        await self._deliveries.resume(consumer_name(known), self._clock.now())
+        self.trigger()
+
+    async def redrive(self, stream: str, seqs: list[int] | None) -> list[int]:
+        """Send dead letters of ``stream`` again: the cursor goes back to just
+        before the first of them, and the records after it are sent again,
+        which the server acknowledges without storing twice."""
+        known = self._parse(stream)
+        consumer = consumer_name(known)
+        queued = await self._deliveries.request_redrive(
+            consumer, seqs, self._clock.now()
+        )
+        if queued:
+            await self._deliveries.rewind(consumer, queued[0] - 1, self._clock.now())
+            self.trigger()
+        return queued
+
+    def _parse(self, stream: str) -> Stream:
+        try:
+            known = Stream(stream)
+        except ValueError:
+            known = None
+        if known is None or known not in self._sources:
+            names = ", ".join(str(s) for s in self._sources)
+            raise InvalidInput(f"unknown sync stream {stream!r}; one of {names}")
+        return known
+
+
+def live_state(status: StreamStatus) -> StreamStatus:
+    """``status`` as shown when read from the database alone (the CLI)."""
+    if status.state in ("off", "stopped"):
+        return status
+    return replace(status, state="unknown")
+
+
+__all__ = [
+    "OutboxSource",
+    "StreamSource",
+    "StreamStatus",
+    "SyncService",
+    "consumer_name",
+    "live_state",
+]
