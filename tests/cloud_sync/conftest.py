@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import secrets
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -21,6 +22,14 @@ from cloud_sync.server.store.postgres import PostgresStore
 from cloud_sync.server.tokens import new_token, token_hash
 
 _TABLES = "sites, stream_heads, records, quarantine, idempotency_keys"
+
+
+@pytest.fixture(autouse=True)
+def _clean_sync_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Keep the developer's own CLOUD_SYNC_* variables out of every test."""
+    for name in list(os.environ):
+        if name.startswith("CLOUD_SYNC_"):
+            monkeypatch.delenv(name)
 
 
 class PostgresDatabases:
