@@ -243,15 +243,21 @@ def _error_of(response: httpx.Response, problem: Problem | None) -> SyncError:
         return Retryable(
             message, status=status, problem=problem, retry_after=_retry_after(response)
         )
-    gap = problem.expected_seq if problem is not None else None
-    if status == 409 and slug == ProblemType.SEQUENCE_GAP and gap is not None:
-        assert problem is not None
-        return GapRefused(message, expected_seq=gap, problem=problem)
+    if status == 409 and slug == ProblemType.SEQUENCE_GAP:
+        gap = _gap_of(message, problem)
+        if gap is not None:
+            return gap
     if status == 409 and slug == ProblemType.AUDIT_CHAIN_BROKEN:
         return ChainRefused(message, status=status, problem=problem)
     if status == 422 and slug == ProblemType.IDEMPOTENCY_CONFLICT:
         return PayloadConflict(message, status=status, problem=problem)
     return _plain_refusal(status)(message, status=status, problem=problem)
+
+
+def _gap_of(message: str, problem: Problem | None) -> GapRefused | None:
+    if problem is None or problem.expected_seq is None:
+        return None
+    return GapRefused(message, expected_seq=problem.expected_seq, problem=problem)
 
 
 def _plain_refusal(status: int) -> type[Refused]:

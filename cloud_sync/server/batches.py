@@ -199,7 +199,12 @@ def _person_of(record: Record) -> str | None:
 
 
 def _day_of(record: Record) -> str:
-    """The site-local day the payload names (``local_day``), else the UTC date."""
+    """The site-local day the payload names (``local_day``), else the UTC date.
+
+    The office does not know a site's time zone, so a record without
+    ``local_day`` is filed under its UTC date, which near midnight is not the
+    day the site saw.
+    """
     local_day = record.payload.get("local_day")
     if isinstance(local_day, str):
         try:

@@ -131,7 +131,12 @@ def csv_header() -> str:
 
 
 def csv_line(row: AttendanceRow) -> str:
-    """One CSV line of ``row``; the payload goes in as canonical JSON."""
+    """One CSV line of ``row``; the payload goes in as canonical JSON.
+
+    Values are written as received: a site-sent value starting with ``=`` or
+    ``+`` is not neutralised, so a spreadsheet that evaluates formulas on
+    opening the file would evaluate it.
+    """
     return _csv_line(
         (
             row.site_id,

@@ -42,6 +42,12 @@ class SiteStatus:
 
 
 class SiteService:
+    """Sites and their tokens.
+
+    A broken audit chain flag cannot be cleared here yet; only removing the
+    site (and everything it sent) resets it.
+    """
+
     def __init__(self, store: Store, clock: Callable[[], datetime]) -> None:
         self._store = store
         self._clock = clock

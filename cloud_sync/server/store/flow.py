@@ -44,6 +44,8 @@ async def run_batch(txn: BatchTransaction, batch: PreparedBatch) -> FlowResult:
     await txn.insert_records(batch, plan.records)
     await txn.insert_quarantine(batch, plan.quarantined)
     await txn.advance_head(batch, plan.acked_seq, plan.chain_hash)
+    # Keys are kept for good: nothing prunes idempotency_keys yet, so the
+    # table grows by one row per accepted batch.
     if known is None:
         await txn.save_key(batch)
 
