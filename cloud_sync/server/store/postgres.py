@@ -40,6 +40,13 @@ from cloud_sync.server.store.schema import POSTGRES_MIGRATIONS
 
 logger = logging.getLogger(__name__)
 
+# A lost or refused connection, a server shutting down: worth a retry later.
+_UNAVAILABLE = (
+    OSError,
+    asyncpg.InterfaceError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.CannotConnectNowError,
+)
 # Any constant works; it only has to be the same for every replica.
 _MIGRATION_LOCK: Final = 0x636C6F7564
 _CREATE_MIGRATIONS = """
@@ -232,7 +239,7 @@ class PostgresStore:
         try:
             async with self._pool.acquire() as conn:
                 yield conn
-        except (OSError, asyncpg.InterfaceError) as exc:
+        except _UNAVAILABLE as exc:
             raise Unavailable(f"PostgreSQL unavailable: {exc}") from exc
 
     @asynccontextmanager
