@@ -9,16 +9,20 @@ to work on the same state without the HTTP server.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from typing import Protocol
+from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
+from cloud_sync.client import CentralClient
+from cloud_sync.protocol import Stream
 from edge_agent.api import setup_routes
 from edge_agent.api.keys import METRICS, SERVICES, SETTINGS
 from edge_agent.clients.events.factory import build_sinks, sink_names
+from edge_agent.clients.probes import ProbeClient
 from edge_agent.clients.recognition.factory import build_recognizer
 from edge_agent.clients.recognition.resilient import ResilientRecognizer
 from edge_agent.clients.storage.attendance import AttendanceRepository
@@ -29,6 +33,7 @@ from edge_agent.clients.storage.database import Database
 from edge_agent.clients.storage.deliveries import DeliveryRepository
 from edge_agent.clients.storage.face_images import FaceImageStore
 from edge_agent.clients.storage.frames import FrameRepository
+from edge_agent.clients.storage.health import HealthRepository
 from edge_agent.clients.storage.outbox import OutboxRepository
 from edge_agent.clients.storage.people import PeopleRepository
 from edge_agent.clients.storage.reviews import ReviewRepository
@@ -41,7 +46,7 @@ from edge_agent.clients.storage.shifts import ShiftRepository
 from edge_agent.clients.storage.spool import SpoolFolder
 from edge_agent.clients.storage.streams import StreamRepository
 from edge_agent.clock import Clock, SystemClock
-from edge_agent.config import Settings
+from edge_agent.config import Settings, site_token
 from edge_agent.gateway.chain import middlewares
 from edge_agent.gateway.rate_limit import FailedAuthLimiter, RateLimiter
 from edge_agent.imaging.pool import DecodePool
@@ -51,16 +56,25 @@ from edge_agent.services import Services
 from edge_agent.services.attendance import AttendanceService
 from edge_agent.services.audit import AuditService
 from edge_agent.services.auth import AuthService
+from edge_agent.services.camera_activity import CameraActivity
 from edge_agent.services.cameras import CameraService
 from edge_agent.services.corrections import CorrectionService
 from edge_agent.services.events import EventDispatcher, EventService
 from edge_agent.services.health import HealthService
 from edge_agent.services.ingestion import IngestionService
+from edge_agent.services.monitor import HealthMonitor, build_health_monitor
 from edge_agent.services.pipeline import FramePipeline
 from edge_agent.services.reviews import ReviewService
 from edge_agent.services.rules import AttendancePolicy, policy_from_settings
+from edge_agent.services.self_checks import SelfCheckSources
 from edge_agent.services.shifts import ShiftService
 from edge_agent.services.streams import StreamService
+from edge_agent.services.sync import (
+    AuditSource,
+    OutboxSource,
+    StreamSource,
+    SyncService,
+)
 from edge_agent.services.users import UserService
 
 logger = logging.getLogger(__name__)
@@ -147,6 +161,7 @@ def _wire(
     cameras = CameraService(
         camera_repository, keys, audit, clock, settings.auth.key_rotation_grace_s
     )
+    activity = CameraActivity(clock, settings.monitor.default_expected_interval_s)
 
     policy = _policy(settings)
     shift_repository = ShiftRepository(db)
@@ -158,7 +173,11 @@ def _wire(
         shifts=shift_repository,
         on_events=dispatcher.wake,
     )
-    pipeline, ingestion = _frame_path(settings, clients, cameras, attendance)
+    pipeline, ingestion = _frame_path(settings, clients, cameras, attendance, activity)
+    sync = _sync(settings, clients, on_events=dispatcher.wake)
+    monitor = _monitor(
+        settings, clients, cameras, activity, pipeline, sync, dispatcher.wake
+    )
 
     services = Services(
         users=_users(settings, clients, people, audit),
@@ -169,7 +188,12 @@ def _wire(
         audit=audit,
         health=HealthService(db, pipeline, clients.recognizer),
         streams=StreamService(
-            StreamRepository(db), cameras, ingestion.submit, clock, audit=audit
+            StreamRepository(db),
+            cameras,
+            ingestion.submit,
+            clock,
+            audit=audit,
+            activity=activity,
         ),
         shifts=ShiftService(shift_repository, people, audit, clock, policy.timezone),
         reviews=ReviewService(
@@ -179,8 +203,70 @@ def _wire(
             CorrectionRepository(db), attendance, camera_repository, audit, clock
         ),
         events=events,
+        sync=sync,
     )
-    return services, [pipeline, dispatcher]
+    return services, [pipeline, dispatcher, monitor, sync]
+
+
+def _monitor(
+    settings: Settings,
+    clients: _Clients,
+    cameras: CameraService,
+    activity: CameraActivity,
+    pipeline: FramePipeline,
+    sync: SyncService,
+    on_events: Callable[[], None],
+) -> HealthMonitor:
+    """Camera liveness, probes and the appliance's self-checks, on a schedule."""
+    monitor = settings.monitor
+    sources = SelfCheckSources(
+        data_dir=settings.storage.data_dir,
+        spool=settings.spool,
+        backlog=pipeline.backlog,
+        recognizer=clients.recognizer,
+        sync_lag_s=sync.oldest_unsent_s,
+    )
+    return build_health_monitor(
+        monitor,
+        ZoneInfo(settings.attendance.timezone),
+        cameras,
+        HealthRepository(clients.db),
+        activity,
+        ProbeClient(monitor.probe_timeout_s, monitor.max_concurrent_probes),
+        sources,
+        clients.clock,
+        on_events=on_events,
+    )
+
+
+def _sync(
+    settings: Settings, clients: _Clients, *, on_events: Callable[[], None]
+) -> SyncService:
+    """The uploader of every stream; idle (status only) without a central URL."""
+    sync = settings.sync
+    outbox = OutboxRepository(clients.db)
+    sources: dict[Stream, StreamSource] = {
+        Stream.ATTENDANCE: OutboxSource(outbox, Stream.ATTENDANCE.value),
+        Stream.AUDIT: AuditSource(AuditRepository(clients.db)),
+        Stream.EVENTS: OutboxSource(outbox, Stream.EVENTS.value),
+    }
+    if sync.send_decisions:
+        sources[Stream.DECISIONS] = OutboxSource(outbox, Stream.DECISIONS.value)
+    client = None
+    if sync.url is not None:
+        url, token, timeout = sync.url, site_token(sync), sync.timeout_s
+        client = lambda: CentralClient(url, token, timeout_s=timeout)  # noqa: E731
+    return SyncService(
+        sources,
+        DeliveryRepository(clients.db),
+        outbox,
+        client,
+        sync,
+        settings.site_id,
+        clients.clock,
+        on_events=on_events,
+        consumers={Stream.EVENTS: [f"sink:{n}" for n in sink_names(settings.events)]},
+    )
 
 
 def _events(
@@ -213,6 +299,7 @@ def _frame_path(
     clients: _Clients,
     cameras: CameraService,
     attendance: AttendanceService,
+    activity: CameraActivity,
 ) -> tuple[FramePipeline, IngestionService]:
     """The spool's two halves: acceptance, and the workers that decide."""
     frames = FrameRepository(clients.db, settings.spool.group_commit_ms / 1000)
@@ -238,6 +325,7 @@ def _frame_path(
         settings.imaging,
         clients.metrics,
         clients.clock,
+        activity=activity,
     )
     return pipeline, ingestion
 

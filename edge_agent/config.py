@@ -30,6 +30,8 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from edge_agent.credentials import apply_credentials
+
 CONFIG_ENV_VAR = "EDGE_AGENT_CONFIG"
 
 
@@ -358,6 +360,25 @@ class SyncSettings(_Section):
             raise ValueError("must be an http:// or https:// URL")
         return None if value is None else value.rstrip("/")
 
+    @model_validator(mode="after")
+    def _check_token(self) -> SyncSettings:
+        if self.backoff_cap_s < self.backoff_base_s:
+            raise ValueError("backoff_cap_s is below backoff_base_s")
+        return self
+
+
+def site_token(settings: SyncSettings) -> str:
+    """The site token, from the settings or the file they name."""
+    token = settings.site_token.get_secret_value()
+    if token or settings.site_token_file is None:
+        return token
+    try:
+        return settings.site_token_file.read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise ConfigError(
+            f"sync.site_token_file {settings.site_token_file}: {exc.strerror}"
+        ) from exc
+
 
 class LoggingSettings(_Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
@@ -433,11 +454,24 @@ def load_settings(
     """Build the settings; raise :class:`ConfigError` on any bad value."""
     token = _file_values.set(_read_config_file(config_file))
     try:
-        return Settings(**(overrides or {}))
+        settings = apply_credentials(Settings(**(overrides or {})))
     except ValidationError as exc:
         raise ConfigError(_describe(exc)) from exc
     finally:
         _file_values.reset(token)
+    _check_complete(settings)
+    return settings
+
+
+def _check_complete(settings: Settings) -> None:
+    """What no single option can judge: options that need one another."""
+    sync = settings.sync
+    has_token = bool(sync.site_token.get_secret_value()) or sync.site_token_file
+    if sync.url is not None and not has_token:
+        raise ConfigError(
+            "invalid setting sync.url: it needs sync.site_token, "
+            "sync.site_token_file or the site-token credential"
+        )
 
 
 def _read_config_file(config_file: Path | None) -> dict[str, Any]:

@@ -25,7 +25,6 @@ from edge_agent.app import create_app
 from edge_agent.cli.common import ConfigOption, DataDirOption, fail, settings_from
 from edge_agent.clients.storage.lock import DataDirLock
 from edge_agent.config import Settings
-from edge_agent.credentials import apply_credentials
 from edge_agent.errors import EdgeError
 from edge_agent.observability.logging import setup_logging
 from edge_agent.observability.systemd import (
@@ -49,7 +48,7 @@ def serve(
 ) -> None:
     """Run the appliance's HTTP API until SIGINT or SIGTERM."""
     server = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
-    settings = apply_credentials(settings_from(config, data_dir, **server))
+    settings = settings_from(config, data_dir, **server)
     setup_logging(settings.logging.level, settings.logging.format)
     logger.info(
         "Edge agent %s for site %s starting on http://%s:%d, data in %s",

@@ -15,6 +15,7 @@ from edge_agent.services.ingestion import IngestionService
 from edge_agent.services.reviews import ReviewService
 from edge_agent.services.shifts import ShiftService
 from edge_agent.services.streams import StreamService
+from edge_agent.services.sync import SyncService
 from edge_agent.services.users import UserService
 
 
@@ -34,3 +35,4 @@ class Services:
     reviews: ReviewService
     corrections: CorrectionService
     events: EventService
+    sync: SyncService

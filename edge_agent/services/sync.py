@@ -52,6 +52,7 @@ from cloud_sync.client import (
     backoff,
 )
 from cloud_sync.protocol import BatchAck, Record, Stream, split_batches
+from edge_agent.clients.storage.audit import AuditRepository
 from edge_agent.clients.storage.deliveries import Cursor, DeliveryRepository
 from edge_agent.clients.storage.outbox import NewRecord, OutboxRecord, OutboxRepository
 from edge_agent.clock import Clock
@@ -87,6 +88,19 @@ class OutboxSource:
 
     async def head(self) -> int:
         return await self._outbox.head(self._stream)
+
+
+class AuditSource:
+    """The audit stream, read from the hash chain itself (never pruned)."""
+
+    def __init__(self, audit: AuditRepository) -> None:
+        self._audit = audit
+
+    async def records(self, after_seq: int, limit: int) -> list[OutboxRecord]:
+        return await self._audit.sync_records(after_seq, limit)
+
+    async def head(self) -> int:
+        return await self._audit.head()
 
 
 def consumer_name(stream: Stream | str) -> str:
@@ -130,10 +144,13 @@ class SyncService:
         clock: Clock,
         *,
         on_events: Callable[[], None] | None = None,
+        consumers: dict[Stream, list[str]] | None = None,
         rng: random.Random | None = None,
     ) -> None:
         """``client`` is None when no central server is configured: status still
-        answers (every stream ``off``), and nothing is sent."""
+        answers (every stream ``off``), and nothing is sent. ``consumers``
+        names the other readers of an outbox stream (event sinks), whose
+        cursors must pass a record before it is pruned."""
         self._sources = sources
         self._deliveries = deliveries
         self._outbox = outbox
@@ -143,6 +160,7 @@ class SyncService:
         self._clock = clock
         self._on_events = on_events or (lambda: None)
         self._rng = rng or random.Random()
+        self._other_consumers = consumers or {}
         self._live = {
             stream: _Live(batch_limit=settings.batch_records) for stream in sources
         }
@@ -270,6 +288,7 @@ class SyncService:
             )
         set_aside = [(q.seq, f"quarantined: {q.reason}") for q in ack.quarantined]
         await self._deliveries.acknowledge(cursor, ack.acked_seq, set_aside, now)
+        await self._prune(stream)
         if ack.clock_skew_s is not None:
             logger.warning(
                 "The central server finds this site's clock off by %.1f s",
@@ -277,6 +296,20 @@ class SyncService:
             )
         live.state, live.attempts = "sending", 0
         live.batch_limit = self._settings.batch_records
+
+    async def _prune(self, stream: Stream) -> None:
+        """Drop the outbox rows every reader of the stream is done with, so
+        disk use follows what is unsent, not what was ever written."""
+        if not isinstance(self._sources[stream], OutboxSource):
+            return
+        names = [consumer_name(stream), *self._other_consumers.get(stream, [])]
+        positions = []
+        for name in names:
+            cursor = await self._deliveries.find_cursor(name)
+            positions.append(cursor.position if cursor else 0)
+        done = min(positions)
+        if done > 0:
+            await self._outbox.prune(str(stream), done)
 
     async def _failed(
         self, stream: Stream, cursor: Cursor, batch: list[Record], exc: SyncError

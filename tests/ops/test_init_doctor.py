@@ -137,6 +137,7 @@ def _everything_up(
         "EDGE_AGENT_EVENTS__MQTT__HOST": host,
         "EDGE_AGENT_EVENTS__MQTT__PORT": str(port),
         "EDGE_AGENT_SYNC__URL": central,
+        "EDGE_AGENT_SYNC__SITE_TOKEN": "site-token-for-tests",
     }
 
 
