@@ -36,11 +36,14 @@ import logging
 import random
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
+from pydantic import ValidationError
+
 from cloud_sync.client import (
+    BatchRejected,
     CentralClient,
     ChainRefused,
     GapRefused,
@@ -53,16 +56,24 @@ from cloud_sync.client import (
 )
 from cloud_sync.protocol import BatchAck, Record, Stream, split_batches
 from edge_agent.clients.storage.audit import AuditRepository
-from edge_agent.clients.storage.deliveries import Cursor, DeliveryRepository
+from edge_agent.clients.storage.deliveries import (
+    Cursor,
+    DeadLetter,
+    DeadLetterQuery,
+    DeliveryRepository,
+)
 from edge_agent.clients.storage.outbox import NewRecord, OutboxRecord, OutboxRepository
 from edge_agent.clock import Clock
 from edge_agent.config import SyncSettings
 from edge_agent.errors import InvalidInput
-from edge_agent.models import EVENTS_STREAM, EventType
+from edge_agent.models import EVENTS_STREAM, EventType, Principal
+from edge_agent.services.audit import AuditService
 
 logger = logging.getLogger(__name__)
 
 SYNC_PREFIX = "sync:"
+SYNC_RESUMED = "sync.resumed"
+SYNC_REDRIVEN = "sync.redriven"
 # After an unexpected error (the database gone, a bug), a worker waits this
 # long before it reads its cursor again.
 _CRASH_PAUSE_S = 5.0
@@ -120,6 +131,15 @@ class StreamStatus:
     dead_letters: int
 
 
+class _Unsendable(Exception):
+    """A stored record that does not make a valid record of the protocol."""
+
+    def __init__(self, seq: int, reason: str) -> None:
+        super().__init__(reason)
+        self.seq = seq
+        self.reason = reason
+
+
 @dataclass(slots=True)
 class _Live:
     """What a worker knows that the database does not: its pace and limits."""
@@ -145,6 +165,7 @@ class SyncService:
         *,
         on_events: Callable[[], None] | None = None,
         consumers: dict[Stream, list[str]] | None = None,
+        audit: AuditService | None = None,
         rng: random.Random | None = None,
     ) -> None:
         """``client`` is None when no central server is configured: status still
@@ -161,6 +182,7 @@ class SyncService:
         self._on_events = on_events or (lambda: None)
         self._rng = rng or random.Random()
         self._other_consumers = consumers or {}
+        self._audit = audit
         self._live = {
             stream: _Live(batch_limit=settings.batch_records) for stream in sources
         }
@@ -229,7 +251,9 @@ class SyncService:
     async def step(self, stream: Stream) -> float:
         """Send at most one batch of ``stream``; return how long to wait next."""
         if self._client is None:
-            raise RuntimeError("sync is not started")
+            if self._client_factory is None:
+                raise RuntimeError("sync is off: no central server is configured")
+            self._client = self._client_factory()
         live = self._live[stream]
         cursor = await self._cursor(stream)
         if cursor.stopped_reason is not None:
@@ -237,8 +261,15 @@ class SyncService:
             return self._settings.idle_interval_s
 
         source = self._sources[stream]
-        batch = await self._next_batch(stream, source, cursor.position)
+        try:
+            batch = await self._next_batch(stream, source, cursor.position)
+        except _Unsendable as exc:
+            await self._set_aside(stream, cursor, exc.seq, exc.reason)
+            return 0.0
         if not batch:
+            if await source.head() > cursor.position:
+                reason = f"the records after seq {cursor.position} are missing"
+                await self._stop(stream, cursor, reason)
             live.state = "idle"
             return self._settings.idle_interval_s
         try:
@@ -255,7 +286,14 @@ class SyncService:
     ) -> list[Record]:
         limit = self._live[stream].batch_limit
         stored = await source.records(after, limit)
-        records = [self._record(stream, row) for row in stored]
+        records = []
+        for row in stored:
+            try:
+                records.append(self._record(stream, row))
+            except ValidationError as exc:
+                if records:
+                    break  # send those before it; it is handled next time
+                raise _Unsendable(row.seq, f"not a valid record: {exc}") from exc
         batches = split_batches(
             records, max_records=limit, max_bytes=self._settings.batch_bytes
         )
@@ -307,6 +345,9 @@ class SyncService:
         for name in names:
             cursor = await self._deliveries.find_cursor(name)
             positions.append(cursor.position if cursor else 0)
+            kept = await self._deliveries.oldest_kept(name)
+            if kept is not None:
+                positions.append(kept - 1)
         done = min(positions)
         if done > 0:
             await self._outbox.prune(str(stream), done)
@@ -321,9 +362,16 @@ class SyncService:
             return 0.0
         if isinstance(exc, TooLarge):
             return await self._too_large(stream, cursor, batch, exc)
-        if isinstance(exc, ChainRefused | PayloadConflict):
-            await self._stop(stream, cursor, str(exc))
+        if isinstance(exc, ChainRefused):
+            reason = f"the central server refuses the audit chain: {exc}"
+            await self._stop(stream, cursor, reason)
             return self._settings.idle_interval_s
+        if isinstance(exc, PayloadConflict):
+            reason = f"the central server holds other records for this batch: {exc}"
+            await self._stop(stream, cursor, reason)
+            return self._settings.idle_interval_s
+        if isinstance(exc, BatchRejected):
+            return await self._rejected(stream, cursor, batch, exc)
 
         live.attempts += 1
         live.state = "backoff"
@@ -391,6 +439,30 @@ class SyncService:
         )
         return 0.0
 
+    async def _rejected(
+        self, stream: Stream, cursor: Cursor, batch: list[Record], exc: SyncError
+    ) -> float:
+        """The server refuses the batch itself: halve it until the one record
+        at fault is found, and set that one aside."""
+        live = self._live[stream]
+        if len(batch) > 1:
+            live.batch_limit = max(1, len(batch) // 2)
+            return 0.0
+        await self._set_aside(stream, cursor, batch[0].seq, f"refused: {exc}")
+        return 0.0
+
+    async def _set_aside(
+        self, stream: Stream, cursor: Cursor, seq: int, reason: str
+    ) -> None:
+        """A record that cannot travel becomes a dead letter and the stream goes
+        on; an audit entry cannot be skipped, so the audit stream stops."""
+        if stream is Stream.AUDIT:
+            await self._stop(stream, cursor, f"audit entry {seq}: {reason}")
+            return
+        logger.warning("Sync of %s sets record %d aside: %s", stream, seq, reason)
+        await self._deliveries.dead_letter(cursor, seq, 1, reason, self._clock.now())
+        self._live[stream].batch_limit = self._settings.batch_records
+
     async def _stop(self, stream: Stream, cursor: Cursor, reason: str) -> None:
         """Stop the stream for an admin, and raise one anomaly saying why."""
         self._live[stream].state = "stopped"
@@ -453,16 +525,31 @@ class SyncService:
         ages = [s.lag_s for s in await self.status() if s.lag_s is not None]
         return max(ages, default=0.0)
 
-    async def resume(self, stream: str) -> None:
+    async def dead_letters(
+        self, stream: str | None, limit: int = 100
+    ) -> list[DeadLetter]:
+        """Records the central server set aside (or that were too large)."""
+        consumers = [consumer_name(self._parse(stream))] if stream else None
+        found: list[DeadLetter] = []
+        for consumer in consumers or [consumer_name(s) for s in self._sources]:
+            query = DeadLetterQuery(consumer=consumer, limit=limit)
+            found.extend(await self._deliveries.dead_letters(query))
+        return found[:limit]
+
+    async def resume(self, stream: str, actor: Principal) -> None:
         """Let a stopped stream go on (its cause understood and fixed)."""
         known = self._parse(stream)
         await self._deliveries.resume(consumer_name(known), self._clock.now())
+        await self._audited(actor, SYNC_RESUMED, known, {})
         self.trigger()
 
-    async def redrive(self, stream: str, seqs: list[int] | None) -> list[int]:
+    async def redrive(
+        self, stream: str, seqs: list[int] | None, actor: Principal
+    ) -> list[int]:
         """Send dead letters of ``stream`` again: the cursor goes back to just
-        before the first of them, and the records after it are sent again,
-        which the server acknowledges without storing twice."""
+        before the first of them and the records after it travel again. The
+        server acknowledges what it holds without storing it twice, and takes
+        a record it had set aside once it now passes its checks."""
         known = self._parse(stream)
         consumer = consumer_name(known)
         queued = await self._deliveries.request_redrive(
@@ -470,8 +557,16 @@ class SyncService:
         )
         if queued:
             await self._deliveries.rewind(consumer, queued[0] - 1, self._clock.now())
+            await self._audited(actor, SYNC_REDRIVEN, known, {"seqs": len(queued)})
             self.trigger()
         return queued
+
+    async def _audited(
+        self, actor: Principal, action: str, stream: Stream, details: dict[str, int]
+    ) -> None:
+        if self._audit is not None:
+            target = f"sync:{stream}"
+            await self._audit.record(actor, action, target=target, details=details)
 
     def _parse(self, stream: str) -> Stream:
         try:
@@ -484,18 +579,10 @@ class SyncService:
         return known
 
 
-def live_state(status: StreamStatus) -> StreamStatus:
-    """``status`` as shown when read from the database alone (the CLI)."""
-    if status.state in ("off", "stopped"):
-        return status
-    return replace(status, state="unknown")
-
-
 __all__ = [
     "OutboxSource",
     "StreamSource",
     "StreamStatus",
     "SyncService",
     "consumer_name",
-    "live_state",
 ]

@@ -94,6 +94,10 @@ UPDATE outbox_cursors
 SET stopped_reason = NULL, last_error = NULL, attempts = 0, updated_at = ?
 WHERE consumer = ?
 """
+_OLDEST_KEPT = """
+SELECT MIN(seq) FROM outbox_dead_letters
+WHERE consumer = ? AND state IN ('dead', 'redrive')
+"""
 _SELECT_DEAD = "SELECT * FROM outbox_dead_letters"
 _COUNT_DEAD = """
 SELECT consumer, COUNT(*) AS dead FROM outbox_dead_letters
@@ -291,6 +295,12 @@ class DeliveryRepository:
                 row = (cursor.consumer, cursor.stream, seq, 1, _cut(reason), at, at)
                 await conn.execute(_BURY, row)
             await conn.execute(_ADVANCE_DELIVERED, (position, at, at, cursor.consumer))
+
+    async def oldest_kept(self, consumer: str) -> int | None:
+        """The lowest seq of the consumer's dead letters not yet re-delivered,
+        which must stay in the outbox for a redrive to send."""
+        row = await self._db.fetch_one(_OLDEST_KEPT, (consumer,))
+        return None if row is None or row[0] is None else int(row[0])
 
     async def rewind(self, consumer: str, position: int, now: datetime) -> None:
         """Move the cursor back to ``position``, to send what follows again."""
