@@ -35,7 +35,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, tzinfo
 from typing import Any, Protocol
 
-from apscheduler.schedulers.asyncio import (  # type: ignore[import-untyped]
+from apscheduler.schedulers.asyncio import (
     AsyncIOScheduler,
 )
 

@@ -18,7 +18,7 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any, Final
 
-import asyncpg  # type: ignore[import-untyped]
+import asyncpg
 
 from cloud_sync.audit_chain import canonical_json
 from cloud_sync.protocol import Quarantined, Stream
