@@ -204,6 +204,9 @@ class AuthSettings(_Section):
     leeway_s: int = Field(default=30, ge=0, le=300)
     key_rotation_grace_s: int = Field(default=86400, ge=0)
     open_metrics: bool = False
+    # Serve the status page (GET /) without credentials: it shows counts and
+    # device states, never a person, so the LAN may read it on a wall screen.
+    open_status_page: bool = True
 
 
 class RateSpec(_Section):
