@@ -129,6 +129,10 @@ class SpoolSettings(_Section):
     duplicate_frame_window_s: float = Field(default=10.0, ge=0)
     # A capture time further than this from the appliance clock is flagged.
     clock_skew_tolerance_s: float = Field(default=120.0, gt=0)
+    # New frames are refused (507) while less than this many bytes are free on
+    # the spool's disk. Delivered sync records are pruned as they are
+    # acknowledged, and the self-check raises an anomaly well before this.
+    min_free_disk_bytes: int = Field(default=256 * 1024 * 1024, ge=0)
 
 
 class CameraRules(_Section):

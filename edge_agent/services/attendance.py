@@ -12,7 +12,7 @@ import asyncio
 import dataclasses
 import logging
 from collections.abc import AsyncIterator, Callable, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AbstractContextManager, asynccontextmanager, nullcontext
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from typing import TypeVar
@@ -48,6 +48,7 @@ from edge_agent.models import (
     Shift,
     ShiftAssignment,
 )
+from edge_agent.observability.metrics import Metrics
 from edge_agent.services.confirmation import ConfirmationTracker
 from edge_agent.services.events import attendance_marked_event, unknown_face_event
 from edge_agent.services.rules import (
@@ -170,9 +171,11 @@ class AttendanceService:
         shifts: ShiftRepository | None = None,
         confirmations: ConfirmationTracker | None = None,
         on_events: Callable[[], None] | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         """``shifts`` absent: nobody has a shift, every mark is unscheduled.
         ``on_events`` is called after a commit that wrote events."""
+        self._metrics = metrics
         self._attendance = attendance
         self._people = people
         self.policy = policy
@@ -196,8 +199,10 @@ class AttendanceService:
         batch = _Batch()
         events = _EventTally()
         async with self._decide_lock:
-            to_store = [await self._judge_frame(batch, item) for item in findings]
-            stored = await self._attendance.record(to_store, events.of)
+            with self._stage("decide"):
+                to_store = [await self._judge_frame(batch, item) for item in findings]
+            with self._stage("commit"):
+                stored = await self._attendance.record(to_store, events.of)
         if events.written and self._on_events is not None:
             self._on_events()
 
@@ -208,6 +213,11 @@ class AttendanceService:
                 )
         people = batch.known_people()
         return {fid: FrameDecisions(d, people) for fid, d in stored.items()}
+
+    def _stage(self, name: str) -> AbstractContextManager[object]:
+        if self._metrics is None:
+            return nullcontext()
+        return self._metrics.stage_latency.labels(name).time()
 
     async def decide(
         self, frame: Frame, camera: Camera, faces: list[RecognizedFace]

@@ -123,7 +123,8 @@ class IngestionService:
 
     async def _accept(self, camera: Camera, upload: FrameUpload) -> AcceptedFrame:
         ensure_accepting(camera)
-        header = self._inspect(upload.content)
+        with self._metrics.stage_latency.labels("inspect").time():
+            header = self._inspect(upload.content)
         received_at = self._clock.now()
         sha256 = hashlib.sha256(upload.content).hexdigest()
 
@@ -223,8 +224,9 @@ class IngestionService:
     async def _store(self, record: FrameRecord, content: bytes) -> None:
         self._pipeline.reserve(record.size_bytes)
         try:
-            await asyncio.to_thread(self._spool.write, record.id, content)
-            await self._frames.add(record)
+            with self._metrics.stage_latency.labels("spool").time():
+                await asyncio.to_thread(self._spool.write, record.id, content)
+                await self._frames.add(record)
         except Exception:
             self._pipeline.release(record.size_bytes)
             await asyncio.to_thread(self._spool.remove, [record.id])

@@ -52,6 +52,16 @@ class SpoolFull(Unavailable):
     retry_after_s = 2
 
 
+class InsufficientStorage(Unavailable):
+    """The disk is nearly full: new frames are refused, so that nothing already
+    accepted or not yet synced has to be deleted to make room."""
+
+    slug = "insufficient-storage"
+    status = 507
+    title = "Insufficient storage"
+    retry_after_s = 60
+
+
 class ShuttingDown(Unavailable):
     slug = "shutting-down"
     title = "The appliance is shutting down"
@@ -164,6 +174,13 @@ class FramePipeline:
             raise SpoolFull(
                 f"the spool holds {self.backlog.frames} frames "
                 f"({self.backlog.bytes} bytes); try again shortly"
+            )
+        free = self._spool.free_bytes()
+        if free - size < self._settings.min_free_disk_bytes:
+            self._metrics.frames_refused.labels("insufficient_storage").inc()
+            raise InsufficientStorage(
+                f"only {free} bytes are free on the appliance's disk; frames are "
+                "refused until space is made"
             )
         self._grow(1, size)
 

@@ -10,6 +10,7 @@ finds the former at start. Every method blocks: call them off the event loop.
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -42,6 +43,10 @@ class SpoolFolder:
     def remove(self, frame_ids: Iterable[str]) -> None:
         for frame_id in frame_ids:
             self._path(frame_id).unlink(missing_ok=True)
+
+    def free_bytes(self) -> int:
+        """Free space on the file system of the spool, for unprivileged use."""
+        return shutil.disk_usage(self.folder).free
 
     def stored_ids(self) -> set[str]:
         return {path.stem for path in self.folder.glob(f"*{_SUFFIX}")}
