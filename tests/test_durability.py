@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 import numpy as np
-from local_services import Service, edge_agent, free_port, reference_recognizer
+from local_services import Service, edge_agent, free_port, reference_recognizer, stop
 from synthetic_faces import encode_jpeg, face_image, stranger_identity
 
 API_KEY = "durability-key"
@@ -122,4 +122,30 @@ def test_recognizer_outage_holds_frames_until_it_returns(tmp_path: Path) -> None
     assert during["checks"]["spool_frames"] == FRAMES
     assert all(len(state["decisions"]) == 1 for state in states)
     assert after.status_code == 200
+    assert _stored(data_dir) == (FRAMES, 0, FRAMES)
+
+
+def test_sigterm_with_frames_in_flight_loses_none(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    port = free_port()
+    absent = f"http://127.0.0.1:{port}"
+
+    with edge_agent(tmp_path, data_dir, absent, API_KEY, QUICK_RETRIES) as edge:
+        ids = _push_frames(edge, FRAMES)
+        # Workers hold frames waiting for the recognizer while the signal comes.
+        time.sleep(0.5)
+        code = stop(edge.process)
+
+    assert code == 0
+    assert _stored(data_dir) == (FRAMES, FRAMES, 0)
+    log = (tmp_path / "edge-agent.log").read_text()
+    assert "Traceback" not in log
+
+    with (
+        reference_recognizer(tmp_path, API_KEY, port=port),
+        edge_agent(tmp_path, data_dir, absent, API_KEY, QUICK_RETRIES) as edge,
+    ):
+        states = _wait_decided(edge, ids)
+
+    assert all(len(state["decisions"]) == 1 for state in states)
     assert _stored(data_dir) == (FRAMES, 0, FRAMES)
