@@ -18,6 +18,7 @@ from cloud_sync.protocol import Stream
 from cloud_sync.server.http.app import CentralServer
 from cloud_sync.server.tokens import new_token
 from edge_agent.app import open_services
+from edge_agent.clients.storage.audit import AuditFilter
 from edge_agent.clients.storage.outbox import NewRecord, OutboxRepository
 from edge_agent.config import load_settings
 from edge_agent.models import EVENTS_STREAM, local_admin
@@ -266,3 +267,27 @@ async def test_an_unknown_stream_is_a_clear_error(
     async with edge(central.url, central.token) as services:
         with pytest.raises(InvalidInput, match="unknown sync stream"):
             await services.sync.resume("nope", ADMIN)
+
+
+async def test_a_redriven_record_travels_again_and_is_dead_again_if_still_refused(
+    central: Central, edge: EdgeFactory
+) -> None:
+    async with edge(central.url, central.token) as services:
+        await add_marks(services, 2)
+        await add_marks(services, 1, person_id="")
+        await add_marks(services, 2)
+        await drain(services, Stream.ATTENDANCE)
+
+        queued = await services.sync.redrive("attendance", None, ADMIN)
+        assert queued == [3]
+        assert await acked(services, Stream.ATTENDANCE) == 2
+        await drain(services, Stream.ATTENDANCE)
+
+        letters = await services.sync.dead_letters("attendance")
+        assert [(d.seq, d.state.value) for d in letters] == [(3, "dead")]
+        assert await acked(services, Stream.ATTENDANCE) == 5
+        page = await services.audit.list_entries(
+            AuditFilter(action="sync.redriven"), None, 10
+        )
+        assert len(page.entries) == 1
+    assert central.count("attendance") == 4

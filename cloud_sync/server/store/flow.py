@@ -11,6 +11,7 @@ from cloud_sync.server.store.model import (
     BatchOutcome,
     BatchTransaction,
     PreparedBatch,
+    StoredRecord,
 )
 
 
@@ -41,7 +42,9 @@ async def run_batch(txn: BatchTransaction, batch: PreparedBatch) -> FlowResult:
         await txn.mark_chain_broken(batch, problem)
         return FlowResult(BatchOutcome(head.acked_seq, []), plan.chain_break)
 
-    await txn.insert_records(batch, plan.records)
+    revived = await _revived(txn, batch, head.acked_seq)
+    await txn.insert_records(batch, (*plan.records, *revived))
+    await txn.release_quarantine(batch.site_id, batch.stream, [r.seq for r in revived])
     await txn.insert_quarantine(batch, plan.quarantined)
     await txn.advance_head(batch, plan.acked_seq, plan.chain_hash)
     # Keys are kept for good: nothing prunes idempotency_keys yet, so the
@@ -53,3 +56,18 @@ async def run_batch(txn: BatchTransaction, batch: PreparedBatch) -> FlowResult:
         batch.site_id, batch.stream, batch.first_seq, batch.last_seq
     )
     return FlowResult(BatchOutcome(plan.acked_seq, quarantined))
+
+
+async def _revived(
+    txn: BatchTransaction, batch: PreparedBatch, acked_seq: int
+) -> tuple[StoredRecord, ...]:
+    """Records this server set aside before that pass its checks now (a site
+    re-drives them after the server learned to take them): stored at last."""
+    if batch.first_seq > acked_seq or batch.stream is Stream.AUDIT:
+        return ()
+    last = min(batch.last_seq, acked_seq)
+    held = await txn.quarantined_between(
+        batch.site_id, batch.stream, batch.first_seq, last
+    )
+    waiting = {q.seq for q in held}
+    return tuple(r for r in batch.records if r.seq in waiting)

@@ -172,6 +172,10 @@ class BatchTransaction(Protocol):
 
     async def save_key(self, batch: PreparedBatch) -> None: ...
 
+    async def release_quarantine(
+        self, site_id: str, stream: Stream, seqs: Sequence[int]
+    ) -> None: ...
+
     async def quarantined_between(
         self, site_id: str, stream: Stream, first: int, last: int
     ) -> list[Quarantined]: ...

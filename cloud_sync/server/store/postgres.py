@@ -72,6 +72,9 @@ INSERT INTO records (site_id, stream, seq, id, type, occurred_at, monotonic_ns,
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10, $11, $12, $13)
 ON CONFLICT DO NOTHING
 """
+_RELEASE_QUARANTINE = """
+DELETE FROM quarantine WHERE site_id = $1 AND stream = $2 AND seq = $3
+"""
 _INSERT_QUARANTINE = """
 INSERT INTO quarantine (site_id, stream, seq, reason, raw, received_at)
 VALUES ($1, $2, $3, $4, $5, $6)
@@ -314,6 +317,13 @@ class _PostgresBatch:
             batch.last_seq,
             batch.received_at,
         )
+
+    async def release_quarantine(
+        self, site_id: str, stream: Stream, seqs: Sequence[int]
+    ) -> None:
+        if seqs:
+            params = [(site_id, stream.value, seq) for seq in seqs]
+            await self._conn.executemany(_RELEASE_QUARANTINE, params)
 
     async def quarantined_between(
         self, site_id: str, stream: Stream, first: int, last: int

@@ -64,6 +64,9 @@ INSERT INTO records (site_id, stream, seq, id, type, occurred_at, monotonic_ns,
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT DO NOTHING
 """
+_RELEASE_QUARANTINE = """
+DELETE FROM quarantine WHERE site_id = ? AND stream = ? AND seq = ?
+"""
 _INSERT_QUARANTINE = """
 INSERT INTO quarantine (site_id, stream, seq, reason, raw, received_at)
 VALUES (?, ?, ?, ?, ?, ?)
@@ -323,6 +326,12 @@ class _SqliteBatch:
             time_text(batch.received_at),
         )
         await self._conn.execute(_INSERT_KEY, params)
+
+    async def release_quarantine(
+        self, site_id: str, stream: Stream, seqs: Sequence[int]
+    ) -> None:
+        params = [(site_id, stream.value, seq) for seq in seqs]
+        await self._conn.executemany(_RELEASE_QUARANTINE, params)
 
     async def quarantined_between(
         self, site_id: str, stream: Stream, first: int, last: int

@@ -139,6 +139,21 @@ async def test_bad_records_are_quarantined_and_the_stream_goes_on(
     assert await store.count_records(site, Stream.ATTENDANCE) == 1
 
 
+async def test_a_set_aside_record_sent_again_in_good_shape_is_stored(
+    store: Store, site: str
+) -> None:
+    items = [r.model_dump(mode="json") for r in records(site, Stream.ATTENDANCE, 1, 3)]
+    bad = [dict(item) for item in items]
+    bad[1]["payload"] = {"person_id": ""}
+    first = await store.apply_batch(prepared(site, Stream.ATTENDANCE, bad))
+
+    again = await store.apply_batch(prepared(site, Stream.ATTENDANCE, items[1:2]))
+
+    assert [q.seq for q in first.quarantined] == [2]
+    assert (again.acked_seq, again.quarantined) == (3, [])
+    assert await store.count_records(site, Stream.ATTENDANCE) == 3
+
+
 async def test_audit_chain_continues_across_batches(store: Store, site: str) -> None:
     chain = audit_chain(6)
     await store.apply_batch(
