@@ -152,3 +152,60 @@ def issue_admin_token(data_dir: Path, env: dict[str, str] | None = None) -> str:
     ).stdout
     token: str = json.loads(output)["token"]
     return token
+
+
+def wait_listening(
+    url: str, process: subprocess.Popen[bytes], timeout_s: float = 30
+) -> None:
+    """Poll ``url`` until it answers at all (any status); fail if the process
+    dies first. For servers whose every route wants a token."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{process.args!r} exited with {process.returncode}")
+        with contextlib.suppress(httpx.TransportError):
+            httpx.get(url, timeout=1)
+            return
+        time.sleep(0.1)
+    raise RuntimeError(f"{url} did not answer within {timeout_s} s")
+
+
+def cloud_sync_config(
+    folder: Path, database_url: str, admin_token: str, port: int
+) -> Path:
+    """A ``cloud-sync`` TOML config: the store, a fixed port, the office token."""
+    from cloud_sync.server.tokens import token_hash
+
+    config = folder / "cloud-sync.toml"
+    config.write_text(
+        f'[database]\nurl = "{database_url}"\n'
+        f'[server]\nhost = "127.0.0.1"\nport = {port}\n'
+        f'[admin]\ntoken_sha256 = "{token_hash(admin_token)}"\n'
+        '[logging]\nlevel = "WARNING"\n',
+        encoding="utf-8",
+    )
+    return config
+
+
+def cloud_sync_add_site(config: Path, site_id: str) -> str:
+    """Register ``site_id`` with ``cloud-sync sites add``; return its token."""
+    output = subprocess.run(
+        [str(BIN / "cloud-sync"), "sites", "add", site_id, "--config", str(config)],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    # The token is the last line; the line before it says it is shown once.
+    return output.strip().splitlines()[-1].strip()
+
+
+@contextlib.contextmanager
+def cloud_sync_server(folder: Path, config: Path, port: int) -> Iterator[Service]:
+    """``cloud-sync serve`` on ``config`` (whose port is ``port``); SIGTERM on
+    exit. The same config and port serve again after a stop, so a site keeps
+    its sync URL across restarts of the central server."""
+    args = [str(BIN / "cloud-sync"), "serve", "--config", str(config)]
+    url = f"http://127.0.0.1:{port}"
+    with child_process(args, folder / "cloud-sync.log") as process:
+        wait_listening(f"{url}/v1/sites", process)
+        yield Service(url, process)
