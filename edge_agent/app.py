@@ -68,6 +68,7 @@ from edge_agent.services.reviews import ReviewService
 from edge_agent.services.rules import AttendancePolicy, policy_from_settings
 from edge_agent.services.self_checks import SelfCheckSources
 from edge_agent.services.shifts import ShiftService
+from edge_agent.services.status import StatusService
 from edge_agent.services.streams import StreamService
 from edge_agent.services.sync import (
     AuditSource,
@@ -179,6 +180,9 @@ def _wire(
         settings, clients, cameras, activity, pipeline, sync, dispatcher.wake
     )
 
+    health = HealthService(db, pipeline, clients.recognizer)
+    status = StatusService(attendance, cameras, health, sync, clock, settings.site_id)
+
     services = Services(
         users=_users(settings, clients, people, audit),
         cameras=cameras,
@@ -186,7 +190,7 @@ def _wire(
         ingestion=ingestion,
         auth=_auth(settings, db, keys, audit, clock),
         audit=audit,
-        health=HealthService(db, pipeline, clients.recognizer),
+        health=health,
         streams=StreamService(
             StreamRepository(db),
             cameras,
@@ -204,6 +208,7 @@ def _wire(
         ),
         events=events,
         sync=sync,
+        status=status,
     )
     return services, [pipeline, dispatcher, monitor, sync]
 
@@ -388,5 +393,5 @@ def create_app(settings: Settings, clock: Clock | None = None) -> web.Applicatio
                 await services.streams.stop()
 
     app.cleanup_ctx.append(services_context)
-    setup_routes(app, settings.auth.open_metrics)
+    setup_routes(app, settings.auth.open_metrics, settings.auth.open_status_page)
     return app

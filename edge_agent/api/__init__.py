@@ -16,13 +16,16 @@ from edge_agent.api import (
     openapi,
     reviews,
     shifts,
+    status_page,
     streams,
     users,
 )
 from edge_agent.gateway.routing import check_every_route_declared
 
 
-def setup_routes(app: web.Application, open_metrics: bool) -> None:
+def setup_routes(
+    app: web.Application, open_metrics: bool, open_status_page: bool = True
+) -> None:
     modules = (
         health,
         openapi,
@@ -40,4 +43,5 @@ def setup_routes(app: web.Application, open_metrics: bool) -> None:
     for module in modules:
         app.router.add_routes(module.routes)
     app.router.add_routes(metrics.routes(open_metrics))
+    app.router.add_routes(status_page.routes(open_status_page))
     check_every_route_declared(app)

@@ -29,6 +29,12 @@ from edge_agent.models import (
 from edge_agent.services.events import Redrive, SinkStatus
 from edge_agent.services.ingestion import FrameOutcome
 from edge_agent.services.rules import weekday_names
+from edge_agent.services.status import (
+    CameraLine,
+    DayCounts,
+    RecognizerLine,
+    StatusSnapshot,
+)
 from edge_agent.services.users import Erasure, format_validity
 
 
@@ -301,6 +307,59 @@ def dead_letter(letter: DeadLetter) -> dict[str, Any]:
 
 def redrive(result: Redrive) -> dict[str, Any]:
     return {"sink": result.sink, "queued": result.queued}
+
+
+def status_snapshot(snapshot: StatusSnapshot) -> dict[str, Any]:
+    """The status page's content; times in UTC, the site's zone named."""
+    return {
+        "at": to_text(snapshot.at),
+        "site_id": snapshot.site_id,
+        "timezone": snapshot.timezone.key,
+        "today": day_counts(snapshot.today),
+        "cameras": [camera_line(c) for c in snapshot.cameras],
+        "recognizer": recognizer_line(snapshot.recognizer),
+        "sync": {
+            "enabled": snapshot.sync.enabled,
+            "streams": [sync_stream(s) for s in snapshot.sync.streams],
+        },
+    }
+
+
+def day_counts(counts: DayCounts) -> dict[str, Any]:
+    return {
+        "day": counts.day.isoformat(),
+        "present": counts.present,
+        "late": counts.late,
+        "half_day": counts.half_day,
+        "absent": counts.absent,
+        "off": counts.off,
+        "marks": counts.marks,
+    }
+
+
+def camera_line(line: CameraLine) -> dict[str, Any]:
+    return {
+        "camera_id": line.id,
+        "name": line.name,
+        "location": line.location,
+        "enabled": line.enabled,
+        "state": line.state,
+        "since": _optional_time(line.since),
+        "last_frame_at": _optional_time(line.last_frame_at),
+        "frames_last_minute": line.frames_last_minute,
+        "grade": line.grade,
+    }
+
+
+def recognizer_line(line: RecognizerLine) -> dict[str, Any]:
+    return {
+        "ready": line.ready,
+        "breaker": line.breaker,
+        "database": line.database,
+        "reasons": list(line.reasons),
+        "spool_frames": line.spool_frames,
+        "spool_bytes": line.spool_bytes,
+    }
 
 
 def json_response(body: Any, status: int = 200) -> web.Response:

@@ -14,6 +14,7 @@ from edge_agent.services.health import HealthService
 from edge_agent.services.ingestion import IngestionService
 from edge_agent.services.reviews import ReviewService
 from edge_agent.services.shifts import ShiftService
+from edge_agent.services.status import StatusService
 from edge_agent.services.streams import StreamService
 from edge_agent.services.sync import SyncService
 from edge_agent.services.users import UserService
@@ -36,3 +37,4 @@ class Services:
     corrections: CorrectionService
     events: EventService
     sync: SyncService
+    status: StatusService
