@@ -1,0 +1,1 @@
+"""Tests that load the appliance's pages in a real headless browser."""
