@@ -175,7 +175,7 @@ def _wire(
         on_events=dispatcher.wake,
     )
     pipeline, ingestion = _frame_path(settings, clients, cameras, attendance, activity)
-    sync = _sync(settings, clients, on_events=dispatcher.wake)
+    sync = _sync(settings, clients, audit, on_events=dispatcher.wake)
     monitor = _monitor(
         settings, clients, cameras, activity, pipeline, sync, dispatcher.wake
     )
@@ -245,7 +245,11 @@ def _monitor(
 
 
 def _sync(
-    settings: Settings, clients: _Clients, *, on_events: Callable[[], None]
+    settings: Settings,
+    clients: _Clients,
+    audit: AuditService,
+    *,
+    on_events: Callable[[], None],
 ) -> SyncService:
     """The uploader of every stream; idle (status only) without a central URL."""
     sync = settings.sync
@@ -271,6 +275,7 @@ def _sync(
         clients.clock,
         on_events=on_events,
         consumers={Stream.EVENTS: [f"sink:{n}" for n in sink_names(settings.events)]},
+        audit=audit,
     )
 
 

@@ -18,6 +18,7 @@ from edge_agent.api import (
     shifts,
     status_page,
     streams,
+    sync,
     users,
 )
 from edge_agent.gateway.routing import check_every_route_declared
@@ -39,6 +40,7 @@ def setup_routes(
         shifts,
         audit,
         events,
+        sync,
     )
     for module in modules:
         app.router.add_routes(module.routes)

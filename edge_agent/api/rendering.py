@@ -35,6 +35,7 @@ from edge_agent.services.status import (
     RecognizerLine,
     StatusSnapshot,
 )
+from edge_agent.services.sync import StreamStatus
 from edge_agent.services.users import Erasure, format_validity
 
 
@@ -307,6 +308,30 @@ def dead_letter(letter: DeadLetter) -> dict[str, Any]:
 
 def redrive(result: Redrive) -> dict[str, Any]:
     return {"sink": result.sink, "queued": result.queued}
+
+
+def sync_stream(status: StreamStatus) -> dict[str, Any]:
+    return {
+        "stream": status.stream,
+        "state": status.state,
+        "head": status.head,
+        "acked": status.acked,
+        "lag_records": status.lag_records,
+        "lag_s": None if status.lag_s is None else round(status.lag_s, 3),
+        "last_error": status.last_error,
+        "last_success_at": _optional_time(status.last_success_at),
+        "dead_letters": status.dead_letters,
+    }
+
+
+def sync_dead_letter(letter: DeadLetter) -> dict[str, Any]:
+    return {
+        "stream": letter.stream,
+        "seq": letter.seq,
+        "reason": letter.reason,
+        "state": letter.state.value,
+        "dead_at": to_text(letter.dead_at),
+    }
 
 
 def status_snapshot(snapshot: StatusSnapshot) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from edge_agent.cli import (
     cameras,
     events,
     serve,
+    sync,
     tokens,
     users,
 )
@@ -29,6 +30,7 @@ app.add_typer(accounts.app, name="accounts")
 app.add_typer(tokens.app, name="tokens")
 app.add_typer(audit.app, name="audit")
 app.add_typer(events.app, name="events")
+app.add_typer(sync.app, name="sync")
 app.add_typer(db_cli.app, name="db")
 app.command("init")(init_cli.init)
 app.command("doctor")(doctor_cli.doctor)
