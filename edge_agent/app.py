@@ -60,6 +60,7 @@ from edge_agent.services.camera_activity import CameraActivity
 from edge_agent.services.cameras import CameraService
 from edge_agent.services.corrections import CorrectionService
 from edge_agent.services.events import EventDispatcher, EventService
+from edge_agent.services.gauges import GaugeService
 from edge_agent.services.health import HealthService
 from edge_agent.services.ingestion import IngestionService
 from edge_agent.services.monitor import HealthMonitor, build_health_monitor
@@ -173,6 +174,7 @@ def _wire(
         clock,
         shifts=shift_repository,
         on_events=dispatcher.wake,
+        metrics=clients.metrics,
     )
     pipeline, ingestion = _frame_path(settings, clients, cameras, attendance, activity)
     sync = _sync(settings, clients, audit, on_events=dispatcher.wake)
@@ -209,6 +211,7 @@ def _wire(
         events=events,
         sync=sync,
         status=status,
+        gauges=GaugeService(cameras, events, sync, clients.recognizer),
     )
     return services, [pipeline, dispatcher, monitor, sync]
 

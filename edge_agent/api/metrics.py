@@ -5,13 +5,16 @@ from __future__ import annotations
 from aiohttp import web
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-from edge_agent.api.keys import METRICS
+from edge_agent.api.keys import METRICS, services
 from edge_agent.gateway.rbac import Permission
 from edge_agent.gateway.routing import endpoint
 
 
 async def _metrics(request: web.Request) -> web.Response:
-    body = request.app[METRICS].render()
+    metrics = request.app[METRICS]
+    # Values kept elsewhere (cameras' states, outbox and sync lag) are read now.
+    await services(request).gauges.refresh(metrics)
+    body = metrics.render()
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 

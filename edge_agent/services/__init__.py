@@ -10,6 +10,7 @@ from edge_agent.services.auth import AuthService
 from edge_agent.services.cameras import CameraService
 from edge_agent.services.corrections import CorrectionService
 from edge_agent.services.events import EventService
+from edge_agent.services.gauges import GaugeService
 from edge_agent.services.health import HealthService
 from edge_agent.services.ingestion import IngestionService
 from edge_agent.services.reviews import ReviewService
@@ -38,3 +39,4 @@ class Services:
     events: EventService
     sync: SyncService
     status: StatusService
+    gauges: GaugeService
