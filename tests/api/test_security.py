@@ -8,6 +8,7 @@ import base64
 import hashlib
 import hmac
 import json
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -79,7 +80,7 @@ async def test_every_route_answers_every_role_as_the_matrix_says(
             spec = spec_of(route.handler)
             assert spec is not None
             canonical = route.resource.canonical  # type: ignore[union-attr]
-            path = canonical.replace("{id}", "nobody").replace("{face_id}", "none")
+            path = re.sub(r"\{[a-z_]+\}", "nobody", canonical)
             for who, headers in credentials.items():
                 status = await _status(appliance, route.method, path, headers)
                 expected = _expected(spec, who)
@@ -393,7 +394,8 @@ async def test_every_body_model_refuses_unknown_fields(
                 spec = spec_of(route.handler)
                 if spec is None or spec.body is None:
                     continue
-                path = route.resource.canonical.replace("{id}", "gate")  # type: ignore[union-attr]
+                canonical = route.resource.canonical  # type: ignore[union-attr]
+                path = canonical.replace("{id}", "gate").replace("{stream}", "events")
                 async with session.request(
                     route.method, path, json={"surprise": 1}
                 ) as r:
