@@ -226,6 +226,15 @@ class AttendanceService:
         decided = await self.decide_batch([FrameFindings(frame, camera, faces)])
         return decided.get(frame.id, FrameDecisions([], {}))
 
+    def mark_events(self, mark: Mark) -> list[NewRecord]:
+        """The events a mark made outside a frame (a review, a correction)
+        makes; store them with it, then call :meth:`events_written`."""
+        return [attendance_marked_event(mark)]
+
+    def events_written(self) -> None:
+        if self._on_events is not None:
+            self._on_events()
+
     @asynccontextmanager
     async def marking(self) -> AsyncIterator[None]:
         """Hold off the deciding of frames while a review or a correction reads

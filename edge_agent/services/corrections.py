@@ -70,7 +70,10 @@ class CorrectionService:
 
         async with self._attendance.marking():
             planned = await self._attendance.plan_manual(person, kind, at, camera_id)
-            correction, mark = await self._corrections.add_mark(planned, note)
+            correction, mark = await self._corrections.add_mark(
+                planned, note, self._attendance.mark_events
+            )
+        self._attendance.events_written()
         await self._audit_correction(correction, actor, kind=kind.value, at=to_text(at))
         return correction, mark
 

@@ -150,7 +150,11 @@ class ReviewService:
                 confirmed_person_id=person.id,
                 result_code=verdict.code,
             )
-            stored, made = await self._reviews.resolve(review, resolution, mark)
+            stored, made = await self._reviews.resolve(
+                review, resolution, mark, self._attendance.mark_events
+            )
+        if made is not None:
+            self._attendance.events_written()
         return ReviewResult(stored, made, verdict.reason)
 
     async def _person(self, review: Review, reference: str | None) -> Person:

@@ -327,3 +327,32 @@ async def test_shift_bodies_are_validated(api: aiohttp.ClientSession) -> None:
 
     assert "days.0" in [e["field"] for e in bad_day["errors"]]
     assert "differ" in empty["detail"]
+
+
+async def test_a_manual_mark_raises_attendance_marked_and_travels_to_sync(
+    api: aiohttp.ClientSession,
+) -> None:
+    await _enroll(api, "E7", "gus")
+    earlier = (datetime.now(UTC) - timedelta(minutes=5)).isoformat()
+
+    async with api.post(
+        "/v1/attendance/corrections",
+        json={
+            "action": "add",
+            "person_id": "E7",
+            "kind": "check_in",
+            "at": earlier,
+            "comment": "forgot the badge",
+        },
+    ) as r:
+        added = await _json(r, 201)
+    async with api.get("/v1/events", params={"type": "attendance.marked"}) as r:
+        events = (await _json(r, 200))["events"]
+    async with api.get("/v1/sync/status") as r:
+        streams = {s["stream"]: s for s in (await _json(r, 200))["streams"]}
+
+    assert [e["payload"]["source"] for e in events] == ["manual"]
+    assert events[0]["payload"]["mark_id"] == added["mark"]["id"]
+    # The mark and its correction, both waiting for a central server.
+    assert streams["attendance"]["head"] == 2
+    assert streams["attendance"]["state"] == "off"

@@ -38,6 +38,8 @@ _Code = TypeVar("_Code", ReasonCode, DecisionRule)
 # The outbox records a stored decision makes; the attendance service decides
 # which, and they are written in the decision's own transaction.
 EventBuilder = Callable[[Decision], Sequence[NewRecord]]
+# The outbox records a mark made outside a frame (a review, a correction) makes.
+MarkEvents = Callable[[Mark], Sequence[NewRecord]]
 
 _INSERT_DECISION = """
 INSERT INTO decisions (frame_id, camera_id, outcome, reason, person_id, subject,
@@ -307,8 +309,11 @@ class AttendanceRepository:
         return [decision_from_row(row, marks.get(row["id"])) for row in rows]
 
 
-async def insert_mark(conn: aiosqlite.Connection, new: NewMark) -> Mark:
-    """Store one mark inside the caller's transaction."""
+async def insert_mark(
+    conn: aiosqlite.Connection, new: NewMark, events: MarkEvents | None = None
+) -> Mark:
+    """Store one mark inside the caller's transaction, with the outbox records
+    ``events`` makes of it."""
     cursor = await conn.execute(
         _INSERT_MARK,
         (
@@ -327,6 +332,8 @@ async def insert_mark(conn: aiosqlite.Connection, new: NewMark) -> Mark:
     )
     mark = new.stored_as(rowid(cursor))
     await sync_records.mark_recorded(conn, mark)
+    for record in events(mark) if events is not None else ():
+        await append(conn, record)
     return mark
 
 

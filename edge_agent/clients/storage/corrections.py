@@ -13,7 +13,12 @@ from datetime import datetime
 
 import aiosqlite
 
-from edge_agent.clients.storage.attendance import NewMark, insert_mark, rowid
+from edge_agent.clients.storage.attendance import (
+    MarkEvents,
+    NewMark,
+    insert_mark,
+    rowid,
+)
 from edge_agent.clients.storage.database import Database
 from edge_agent.clients.storage.sync_records import correction_recorded
 from edge_agent.clock import from_text, to_text
@@ -42,11 +47,11 @@ class CorrectionRepository:
         self._db = db
 
     async def add_mark(
-        self, mark: NewMark, note: CorrectionNote
+        self, mark: NewMark, note: CorrectionNote, events: MarkEvents | None = None
     ) -> tuple[Correction, Mark]:
         """Store a manual mark and the correction that adds it, in one commit."""
         async with self._db.transaction() as conn:
-            stored = await insert_mark(conn, mark)
+            stored = await insert_mark(conn, mark, events)
             correction = await _insert(
                 conn, CorrectionAction.ADD, stored.id, mark.person_id, note
             )

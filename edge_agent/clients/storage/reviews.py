@@ -12,7 +12,7 @@ import sqlite3
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from edge_agent.clients.storage.attendance import NewMark, insert_mark
+from edge_agent.clients.storage.attendance import MarkEvents, NewMark, insert_mark
 from edge_agent.clients.storage.database import Database
 from edge_agent.clock import from_text, to_text
 from edge_agent.errors import Conflict, NotFound
@@ -73,7 +73,11 @@ class ReviewRepository:
         return [_review(row) for row in rows]
 
     async def resolve(
-        self, review: Review, resolution: Resolution, mark: NewMark | None
+        self,
+        review: Review,
+        resolution: Resolution,
+        mark: NewMark | None,
+        events: MarkEvents | None = None,
     ) -> tuple[Review, Mark | None]:
         """Settle a pending review, with the mark it makes, in one commit;
         :class:`Conflict` when someone settled it first."""
@@ -81,7 +85,7 @@ class ReviewRepository:
             stored = None
             if mark is not None:
                 linked = replace(mark, decision_id=review.decision_id)
-                stored = await insert_mark(conn, linked)
+                stored = await insert_mark(conn, linked, events)
             cursor = await conn.execute(
                 _RESOLVE, _resolution_row(review.id, resolution, stored)
             )
