@@ -81,14 +81,17 @@ def prepare_batch(
     kept: list[StoredRecord] = []
     quarantined: list[QuarantineRow] = []
     entries: list[AuditEntry] = []
-    for seq, raw in zip(seqs, envelope.records, strict=True):
-        record, reason = _checked(raw, site_id, stream)
+    # Each record's canonical text is made once: it is what is checked, what
+    # a quarantined record is kept as, and what the batch digest covers.
+    texts = [canonical_json(raw) for raw in envelope.records]
+    for seq, text in zip(seqs, texts, strict=True):
+        record, reason = _checked(text, site_id, stream)
         entry = None
         if stream is Stream.AUDIT:
             entry = _audit_entry(seq, record, reason)
             entries.append(entry)
         if record is None or reason is not None:
-            quarantined.append(QuarantineRow(seq, reason or "", canonical_json(raw)))
+            quarantined.append(QuarantineRow(seq, reason or "", text))
         else:
             kept.append(_stored(record, entry))
 
@@ -96,7 +99,7 @@ def prepare_batch(
         site_id=site_id,
         stream=stream,
         key=key,
-        digest=_digest(envelope.records),
+        digest=_digest(texts),
         first_seq=seqs[0],
         last_seq=seqs[-1],
         site_head=envelope.site_head,
@@ -119,10 +122,18 @@ def _envelope(
             f"protocol_version {document.get('protocol_version')!r} is not "
             f"supported; this server speaks {PROTOCOL_VERSION}"
         )
+    # The records are checked one by one later; the envelope is checked with
+    # stand-ins for them, so a batch is not serialized once more just for it.
+    records = document.get("records") if isinstance(document, dict) else None
+    shallow = document
+    if isinstance(records, list):
+        shallow = {**document, "records": [None] * len(records)}
     try:
-        envelope = _Envelope.model_validate_json(canonical_json(document))
+        envelope = _Envelope.model_validate_json(canonical_json(shallow))
     except ValidationError as exc:
         raise InvalidBatch(f"not a batch: {_summary(exc)}") from exc
+    if isinstance(records, list):
+        envelope = envelope.model_copy(update={"records": records})
     if envelope.site_id != site_id or envelope.stream != stream.value:
         raise InvalidBatch("the batch's site_id and stream must match its URL")
     if len(envelope.records) > max_records:
@@ -149,11 +160,11 @@ def _consecutive_seqs(records: list[Any]) -> list[int]:
 
 
 def _checked(
-    raw: Any, site_id: str, stream: Stream
+    text: str, site_id: str, stream: Stream
 ) -> tuple[Record | None, str | None]:
     """The record, or why it is quarantined (the record is kept when it parsed)."""
     try:
-        record = Record.model_validate_json(canonical_json(raw), strict=True)
+        record = Record.model_validate_json(text, strict=True)
     except ValidationError as exc:
         return None, _summary(exc)
     if record.site_id != site_id:
@@ -214,9 +225,11 @@ def _day_of(record: Record) -> str:
     return record.occurred_at.astimezone(UTC).date().isoformat()
 
 
-def _digest(records: list[Any]) -> str:
-    """Digest of the records as received; ``sent_at`` differs between resends."""
-    return hashlib.sha256(canonical_json(records).encode("utf-8")).hexdigest()
+def _digest(texts: list[str]) -> str:
+    """Digest of the records as received (``sent_at`` differs between resends):
+    of their canonical JSON array, joined from each record's canonical text."""
+    array = "[" + ",".join(texts) + "]"
+    return hashlib.sha256(array.encode("utf-8")).hexdigest()
 
 
 def _summary(exc: ValidationError) -> str:
