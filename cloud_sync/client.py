@@ -21,7 +21,7 @@ from __future__ import annotations
 import email.utils
 import logging
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import Final, Self
@@ -135,8 +135,12 @@ class CentralClient:
         timeout_s: float = 30.0,
         transport: httpx.AsyncBaseTransport | None = None,
         clock: Callable[[], datetime] | None = None,
+        extra_headers: Callable[[], Mapping[str, str]] | None = None,
     ) -> None:
+        """``extra_headers`` adds headers to each batch as it is sent (a W3C
+        ``traceparent``, say)."""
         self._token = token
+        self._extra_headers = extra_headers
         self._clock = clock or (lambda: datetime.now(UTC))
         self._http = httpx.AsyncClient(
             base_url=base_url, timeout=timeout_s, transport=transport
@@ -185,6 +189,8 @@ class CentralClient:
                 site_id, stream, batch.first_seq, batch.last_seq
             ),
         }
+        if self._extra_headers is not None:
+            headers.update(self._extra_headers())
 
         response = await self._post(
             batch_path(site_id, stream), encode_batch(batch), headers

@@ -12,6 +12,7 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
+from functools import partial
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
@@ -51,6 +52,7 @@ from edge_agent.gateway.chain import middlewares
 from edge_agent.gateway.rate_limit import FailedAuthLimiter, RateLimiter
 from edge_agent.imaging.pool import DecodePool
 from edge_agent.observability.metrics import Metrics
+from edge_agent.observability.tracing import trace_headers
 from edge_agent.security.tokens import TokenCodec, load_signing_keys
 from edge_agent.services import Services
 from edge_agent.services.attendance import AttendanceService
@@ -264,10 +266,16 @@ def _sync(
     }
     if sync.send_decisions:
         sources[Stream.DECISIONS] = OutboxSource(outbox, Stream.DECISIONS.value)
-    client = None
+    client: Callable[[], CentralClient] | None = None
     if sync.url is not None:
-        url, token, timeout = sync.url, site_token(sync), sync.timeout_s
-        client = lambda: CentralClient(url, token, timeout_s=timeout)  # noqa: E731
+        client = partial(
+            CentralClient,
+            sync.url,
+            site_token(sync),
+            timeout_s=sync.timeout_s,
+            extra_headers=trace_headers,
+        )
+
     return SyncService(
         sources,
         DeliveryRepository(clients.db),

@@ -80,6 +80,12 @@ def outgoing_traceparent() -> str | None:
     return None if context is None else context.child().traceparent
 
 
+def trace_headers() -> dict[str, str]:
+    """The ``traceparent`` header of a call made now, if a trace is current."""
+    traceparent = outgoing_traceparent()
+    return {} if traceparent is None else {TRACEPARENT_HEADER: traceparent}
+
+
 @contextmanager
 def continued(traceparent: str | None) -> Iterator[TraceContext]:
     """Run the block as a new span of the stored ``traceparent``'s trace."""

@@ -67,6 +67,7 @@ from edge_agent.clock import Clock
 from edge_agent.config import SyncSettings
 from edge_agent.errors import InvalidInput
 from edge_agent.models import EVENTS_STREAM, EventType, Principal
+from edge_agent.observability import tracing
 from edge_agent.services.audit import AuditService
 
 logger = logging.getLogger(__name__)
@@ -273,9 +274,11 @@ class SyncService:
             live.state = "idle"
             return self._settings.idle_interval_s
         try:
-            ack = await self._client.send_batch(
-                self._site_id, stream, batch, await source.head()
-            )
+            # Each batch is a trace of its own: the worker serves no request.
+            with tracing.continued(None):
+                ack = await self._client.send_batch(
+                    self._site_id, stream, batch, await source.head()
+                )
         except SyncError as exc:
             return await self._failed(stream, cursor, batch, exc)
         await self._acknowledged(stream, cursor, ack)

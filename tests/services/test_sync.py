@@ -11,17 +11,21 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aiohttp import web
+from aiohttp.typedefs import Handler
 from local_services import free_port
 
 from cloud_sync.client import CentralClient
 from cloud_sync.protocol import Stream
-from cloud_sync.server.http.app import CentralServer
+from cloud_sync.server.http.app import CentralServer, build_app
+from cloud_sync.server.http.keys import SITES
 from cloud_sync.server.tokens import new_token
 from edge_agent.app import open_services
 from edge_agent.clients.storage.audit import AuditFilter
 from edge_agent.clients.storage.outbox import NewRecord, OutboxRepository
 from edge_agent.config import load_settings
 from edge_agent.models import EVENTS_STREAM, local_admin
+from edge_agent.observability import tracing
 from edge_agent.services import Services
 from edge_agent.services.sync import consumer_name
 from tests.cloud_sync.conftest import central_settings, start_central
@@ -291,3 +295,31 @@ async def test_a_redriven_record_travels_again_and_is_dead_again_if_still_refuse
         )
         assert len(page.entries) == 1
     assert central.count("attendance") == 4
+
+
+async def test_each_batch_carries_a_traceparent_to_the_central_server(
+    tmp_path: Path, edge: EdgeFactory
+) -> None:
+    seen: list[str] = []
+
+    @web.middleware
+    async def note(request: web.Request, handler: Handler) -> web.StreamResponse:
+        seen.append(request.headers.get("traceparent", ""))
+        return await handler(request)
+
+    settings = central_settings(f"sqlite://{tmp_path / 'c.sqlite3'}", new_token())
+    app = build_app(settings)
+    app.middlewares.insert(0, note)
+    server = CentralServer(settings, app)
+    await server.start()
+    try:
+        _, token = await server.app[SITES].add(SITE)
+        async with edge(f"http://127.0.0.1:{server.port}", token) as services:
+            await add_marks(services, 3)
+            await drain(services, Stream.ATTENDANCE)
+    finally:
+        await server.stop()
+
+    assert seen
+    parsed = [tracing.parse_traceparent(header) for header in seen]
+    assert all(context is not None for context in parsed)
