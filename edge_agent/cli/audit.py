@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from cloud_sync.audit_chain import canonical_json
 from edge_agent.api.rendering import audit_entry
 from edge_agent.cli.common import (
     ConfigOption,
@@ -18,7 +19,6 @@ from edge_agent.cli.common import (
     settings_from,
     with_services,
 )
-from edge_agent.clients.storage.audit import canonical_json
 from edge_agent.services.audit import MAX_PAGE_SIZE, AuditFilter, AuditPage
 
 app = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=True)

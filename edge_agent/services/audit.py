@@ -42,13 +42,16 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
 
-from cloud_sync.audit_chain import entry_hash
-from edge_agent.clients.storage.audit import (
+from cloud_sync.audit_chain import (
     GENESIS_HASH,
+    canonical_json,
+    entry_hash,
+    recomputed_hash,
+)
+from edge_agent.clients.storage.audit import (
     AuditFilter,
     AuditRepository,
     UnreadableAuditEntry,
-    canonical_json,
 )
 from edge_agent.clock import Clock
 from edge_agent.errors import EdgeError, InvalidInput
@@ -288,24 +291,9 @@ def _link_problem(entry: AuditEntry, previous: AuditEntry | None) -> str | None:
         before = "the genesis value" if previous is None else f"seq {previous.seq}"
         return f"prev_hash does not link to {before}"
 
-    if entry.hash != _recomputed(entry):
+    if entry.hash != recomputed_hash(entry):
         return "hash does not match the contents (edited)"
     return None
-
-
-def _recomputed(entry: AuditEntry) -> str:
-    return entry_hash(
-        seq=entry.seq,
-        at=entry.at,
-        actor=entry.actor,
-        actor_role=entry.actor_role,
-        action=entry.action,
-        target=entry.target,
-        source=entry.source,
-        outcome=entry.outcome,
-        details=entry.details,
-        prev_hash=entry.prev_hash,
-    )
 
 
 def _without_secrets(details: Mapping[str, Any], action: str) -> dict[str, Any]:

@@ -28,14 +28,12 @@ from typing import Any
 
 import aiosqlite
 
+from cloud_sync.audit_chain import GENESIS_HASH, canonical_json
 from edge_agent.clients.storage.database import Database
 from edge_agent.clients.storage.outbox import OutboxRecord, boot_id
 from edge_agent.clock import from_text, to_text
 from edge_agent.errors import EdgeError
 from edge_agent.models import AuditEntry
-
-# The prev_hash of the first entry: there is no earlier entry to point to.
-GENESIS_HASH = "0" * 64
 
 AUDIT_STREAM = "audit"
 # Namespace of the ids of audit sync records (uuid5 of seq and hash).
@@ -160,17 +158,6 @@ def _filter_clauses(filters: AuditFilter) -> tuple[list[str], list[Any]]:
         clauses.append("at < ?")
         params.append(to_text(filters.until))
     return clauses, params
-
-
-def canonical_json(value: Any) -> str:
-    """The one JSON text of ``value``: sorted keys, no spaces, UTF-8 left as is."""
-    return json.dumps(
-        value,
-        sort_keys=True,
-        separators=(",", ":"),
-        ensure_ascii=False,
-        allow_nan=False,
-    )
 
 
 def _row(entry: AuditEntry) -> tuple[Any, ...]:
