@@ -122,6 +122,24 @@ def entry_hash(
     return hashlib.sha256(canonical_json(document).encode("utf-8")).hexdigest()
 
 
+def wire_entry(entry: ChainEntry) -> dict[str, Any]:
+    """``entry`` as JSON on the wire: the hashed fields, ``at`` as the chain
+    writes it, and its ``hash`` (the payload of an ``audit`` record)."""
+    return {
+        "seq": entry.seq,
+        "at": time_text(entry.at),
+        "actor": entry.actor,
+        "actor_role": entry.actor_role,
+        "action": entry.action,
+        "target": entry.target,
+        "source": entry.source,
+        "outcome": entry.outcome,
+        "details": dict(entry.details),
+        "prev_hash": entry.prev_hash,
+        "hash": entry.hash,
+    }
+
+
 def recomputed_hash(entry: ChainEntry) -> str:
     """The hash ``entry`` should carry, computed from its other fields."""
     return entry_hash(

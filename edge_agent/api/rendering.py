@@ -7,6 +7,7 @@ from typing import Any
 
 from aiohttp import web
 
+from cloud_sync.audit_chain import wire_entry
 from edge_agent.clients.storage.cameras import CameraStatus, window_to_json
 from edge_agent.clients.storage.deliveries import DeadLetter
 from edge_agent.clients.storage.frames import FrameRecord
@@ -193,19 +194,7 @@ def daily(row: DailyRow) -> dict[str, Any]:
 
 def audit_entry(entry: AuditEntry) -> dict[str, Any]:
     """One entry on the wire, with both hashes so a reader can check the links."""
-    return {
-        "seq": entry.seq,
-        "at": to_text(entry.at),
-        "actor": entry.actor,
-        "actor_role": entry.actor_role,
-        "action": entry.action,
-        "target": entry.target,
-        "source": entry.source,
-        "outcome": entry.outcome,
-        "details": entry.details,
-        "prev_hash": entry.prev_hash,
-        "hash": entry.hash,
-    }
+    return wire_entry(entry)
 
 
 def shift_view(shift: Shift) -> dict[str, Any]:

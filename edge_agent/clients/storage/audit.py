@@ -28,7 +28,7 @@ from typing import Any
 
 import aiosqlite
 
-from cloud_sync.audit_chain import GENESIS_HASH, canonical_json
+from cloud_sync.audit_chain import GENESIS_HASH, canonical_json, wire_entry
 from edge_agent.clients.storage.database import Database
 from edge_agent.clients.storage.outbox import OutboxRecord, boot_id
 from edge_agent.clock import from_text, to_text
@@ -182,19 +182,7 @@ def _row(entry: AuditEntry) -> tuple[Any, ...]:
 
 def _sync_record(row: sqlite3.Row) -> OutboxRecord:
     entry = _entry(row)
-    payload = {
-        "seq": entry.seq,
-        "at": to_text(entry.at),
-        "actor": entry.actor,
-        "actor_role": entry.actor_role,
-        "action": entry.action,
-        "target": entry.target,
-        "source": entry.source,
-        "outcome": entry.outcome,
-        "details": entry.details,
-        "prev_hash": entry.prev_hash,
-        "hash": entry.hash,
-    }
+    payload = wire_entry(entry)
     return OutboxRecord(
         stream=AUDIT_STREAM,
         seq=entry.seq,
