@@ -404,22 +404,22 @@ class SyncService:
             expected,
             cursor.position,
         )
-        if target >= cursor.position:
+        if target > cursor.position:
             await self._deliveries.advance(
                 cursor.consumer, target, self._clock.now(), delivered=True
             )
             return
-        # The server holds less than it acknowledged before (restored from a
-        # backup, say): send again from there, if this site still has it.
+        # The server holds less than this site thinks (restored from a backup,
+        # say): send again from there, if this site still has that record.
         first = await self._sources[stream].records(target, 1)
-        if first and first[0].seq == expected:
+        if target < cursor.position and first and first[0].seq == expected:
             await self._deliveries.rewind(cursor.consumer, target, self._clock.now())
             return
         await self._stop(
             stream,
             cursor,
-            f"the central server expects seq {expected}, which this site has "
-            "pruned after an earlier acknowledgement",
+            f"the central server expects seq {expected}, which this site no "
+            "longer holds",
         )
 
     async def _too_large(

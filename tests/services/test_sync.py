@@ -323,3 +323,23 @@ async def test_each_batch_carries_a_traceparent_to_the_central_server(
     assert seen
     parsed = [tracing.parse_traceparent(header) for header in seen]
     assert all(context is not None for context in parsed)
+
+
+async def test_records_the_server_expects_but_the_site_lost_stop_the_stream(
+    central: Central, edge: EdgeFactory
+) -> None:
+    async with edge(central.url, central.token) as services:
+        await add_marks(services, 5)
+        db = services.audit._repository._db
+        async with db.transaction() as conn:
+            await conn.execute(
+                "DELETE FROM outbox WHERE stream = 'attendance' AND seq <= 2"
+            )
+
+        for _ in range(3):
+            await services.sync.step(Stream.ATTENDANCE)
+
+        status = {s.stream: s for s in await services.sync.status()}["attendance"]
+        assert status.state == "stopped"
+        assert "expects seq 1" in (status.last_error or "")
+    assert central.count("attendance") == 0
