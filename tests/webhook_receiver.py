@@ -21,6 +21,8 @@ from aiohttp import web
 class ReceivedRequest:
     headers: dict[str, str]
     body: bytes
+    # time.monotonic() when it arrived.
+    received_at: float = 0.0
 
     @property
     def event(self) -> dict[str, Any]:
@@ -41,6 +43,8 @@ class WebhookReceiver:
     def __init__(self, port: int | None = None) -> None:
         self.port = port or free_port()
         self.status = 200
+        # Headers it answers with, e.g. Retry-After with a 429.
+        self.answer_headers: dict[str, str] = {}
         self.requests: list[ReceivedRequest] = []
         self._runner: web.AppRunner | None = None
 
@@ -82,5 +86,6 @@ class WebhookReceiver:
         status = self.status
         if 200 <= status < 300:
             headers["accepted"] = "1"
-        self.requests.append(ReceivedRequest(headers, await request.read()))
-        return web.Response(status=status)
+        body = await request.read()
+        self.requests.append(ReceivedRequest(headers, body, time.monotonic()))
+        return web.Response(status=status, headers=self.answer_headers)

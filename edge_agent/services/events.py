@@ -327,6 +327,11 @@ class _SinkWorker:
                 return attempts, failure.reason
             await note(attempts, failure.reason)
             delay = self._backoff(attempts)
+            if failure.retry_after_s is not None:
+                # The receiver's wish, within the cap: a receiver cannot park
+                # a sink for longer than the settings allow.
+                wanted = min(failure.retry_after_s, self._settings.backoff_cap_s)
+                delay = max(delay, wanted)
             logger.info(
                 "Event sink %s: event %d failed (attempt %d: %s); retry in %.2f s",
                 self.sink.name,

@@ -464,3 +464,23 @@ def _policy() -> AttendancePolicy:
 
 def _face(subject: str, similarity: float) -> RecognizedFace:
     return RecognizedFace(Box(0, 0, 9, 9, 1.0), (Candidate(subject, similarity),))
+
+
+async def test_a_receivers_retry_after_is_honoured_within_the_cap(
+    db: Database, receivers: list[WebhookReceiver]
+) -> None:
+    busy = receivers[0]
+    busy.status = 429
+    busy.answer_headers = {"Retry-After": "1"}
+    harness = Harness(db, event_settings(receivers[:1], backoff_cap_s=5.0))
+
+    async with harness.running():
+        await harness.add(1)
+        await eventually(lambda: len(busy.requests) >= 1)
+        busy.status = 200
+        await busy.wait_for_events(1, timeout_s=5.0)
+
+    first, last = busy.requests[0].received_at, busy.requests[-1].received_at
+    # The base backoff is 0.02 s: only the receiver's wish explains the pause.
+    assert len(busy.requests) == 2
+    assert last - first >= 0.9

@@ -18,12 +18,19 @@ from edge_agent.clock import to_text
 
 class DeliveryFailed(Exception):
     """The receiver did not take the record. ``permanent``: sending the same
-    record again cannot succeed, so retrying only delays the next one."""
+    record again cannot succeed, so retrying only delays the next one.
+    ``retry_after_s``: how long the receiver asked us to wait, if it said."""
 
-    def __init__(self, reason: str, permanent: bool = False) -> None:
+    def __init__(
+        self,
+        reason: str,
+        permanent: bool = False,
+        retry_after_s: float | None = None,
+    ) -> None:
         super().__init__(reason)
         self.reason = reason
         self.permanent = permanent
+        self.retry_after_s = retry_after_s
 
 
 class Sink(Protocol):

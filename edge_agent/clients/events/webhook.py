@@ -102,11 +102,12 @@ class WebhookSink:
             ) as response:
                 await response.read()
                 status = response.status
+                retry_after = _seconds(response.headers.get("Retry-After"))
         except (aiohttp.ClientError, TimeoutError) as exc:
             reason = f"POST failed: {type(exc).__name__}: {exc}".rstrip(": ")
             raise DeliveryFailed(reason) from exc
 
-        self._check(status, record)
+        self._check(status, record, retry_after)
 
     def _headers(self, record: OutboxRecord, body: bytes) -> dict[str, str]:
         timestamp = str(int(self._clock.now().timestamp()))
@@ -119,11 +120,25 @@ class WebhookSink:
             SIGNATURE_HEADER: sign(secret, timestamp, body),
         }
 
-    def _check(self, status: int, record: OutboxRecord) -> None:
+    def _check(
+        self, status: int, record: OutboxRecord, retry_after: float | None
+    ) -> None:
         if 200 <= status < 300:
             logger.debug(
                 "Webhook %s took event %d (%s)", self._settings.name, record.seq, status
             )
             return
         permanent = status in _PERMANENT_STATUSES
-        raise DeliveryFailed(f"receiver answered HTTP {status}", permanent=permanent)
+        raise DeliveryFailed(
+            f"receiver answered HTTP {status}",
+            permanent=permanent,
+            retry_after_s=retry_after,
+        )
+
+
+def _seconds(retry_after: str | None) -> float | None:
+    """A ``Retry-After`` in seconds (RFC 9110, 10.2.3); an HTTP date or junk is
+    left to the backoff."""
+    if retry_after is None or not retry_after.strip().isdigit():
+        return None
+    return float(retry_after.strip())

@@ -105,6 +105,19 @@ async def test_a_refusal_fails_the_delivery(
     assert str(status) in failed.value.reason
 
 
+async def test_a_busy_receivers_retry_after_is_passed_on(
+    sink: WebhookSink, receiver: WebhookReceiver
+) -> None:
+    receiver.status = 429
+    receiver.answer_headers = {"Retry-After": "7"}
+
+    with pytest.raises(DeliveryFailed) as failed:
+        await sink.deliver(record(1, "face.unknown"))
+
+    assert not failed.value.permanent
+    assert failed.value.retry_after_s == 7.0
+
+
 async def test_a_receiver_that_is_down_is_a_transient_failure(
     sink: WebhookSink, receiver: WebhookReceiver
 ) -> None:
