@@ -177,6 +177,7 @@ def _wire(
         shifts=shift_repository,
         on_events=dispatcher.wake,
         metrics=clients.metrics,
+        unknown_face_interval_s=settings.events.unknown_face_interval_s,
     )
     pipeline, ingestion = _frame_path(settings, clients, cameras, attendance, activity)
     sync = _sync(settings, clients, audit, on_events=dispatcher.wake)

@@ -328,6 +328,9 @@ class EventSettings(_Section):
     batch: int = Field(default=100, ge=1, le=10_000)
     # How often sinks look for events written by other processes (the CLI).
     poll_interval_s: float = Field(default=5.0, gt=0, le=300)
+    # At most one face.unknown event per camera in this many seconds (each
+    # says how many unknown faces it stands for); 0: one per unknown face.
+    unknown_face_interval_s: float = Field(default=10.0, ge=0)
     webhooks: list[WebhookSettings] = Field(default_factory=list)
     mqtt: MqttSettings = Field(default_factory=MqttSettings)
 

@@ -14,7 +14,7 @@ import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractContextManager, asynccontextmanager, nullcontext
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import TypeVar
 from zoneinfo import ZoneInfo
 
@@ -50,7 +50,11 @@ from edge_agent.models import (
 )
 from edge_agent.observability.metrics import Metrics
 from edge_agent.services.confirmation import ConfirmationTracker
-from edge_agent.services.events import attendance_marked_event, unknown_face_event
+from edge_agent.services.events import (
+    UnknownFaceThrottle,
+    attendance_marked_event,
+    unknown_face_event,
+)
 from edge_agent.services.rules import (
     AttendancePolicy,
     Attribution,
@@ -172,10 +176,14 @@ class AttendanceService:
         confirmations: ConfirmationTracker | None = None,
         on_events: Callable[[], None] | None = None,
         metrics: Metrics | None = None,
+        unknown_face_interval_s: float = 0.0,
     ) -> None:
         """``shifts`` absent: nobody has a shift, every mark is unscheduled.
-        ``on_events`` is called after a commit that wrote events."""
+        ``on_events`` is called after a commit that wrote events; at most one
+        ``face.unknown`` per camera per ``unknown_face_interval_s``."""
         self._metrics = metrics
+        interval = timedelta(seconds=unknown_face_interval_s)
+        self._unknown_faces = UnknownFaceThrottle(interval)
         self._attendance = attendance
         self._people = people
         self.policy = policy
@@ -197,7 +205,7 @@ class AttendanceService:
         Frames no longer queued (decided before) are left out of the answer.
         """
         batch = _Batch()
-        events = _EventTally()
+        events = _EventTally(self._unknown_faces)
         async with self._decide_lock:
             with self._stage("decide"):
                 to_store = [await self._judge_frame(batch, item) for item in findings]
@@ -572,13 +580,16 @@ class _EventTally:
     """Which events a batch's decisions make (an unknown face, a mark), and how
     many were written."""
 
-    def __init__(self) -> None:
+    def __init__(self, unknown_faces: UnknownFaceThrottle) -> None:
         self.written = 0
+        self._unknown_faces = unknown_faces
 
     def of(self, decision: Decision) -> list[NewRecord]:
         made = []
         if decision.outcome is Outcome.UNKNOWN:
-            made.append(unknown_face_event(decision))
+            held = self._unknown_faces.admit(decision.camera_id, decision.captured_at)
+            if held is not None:
+                made.append(unknown_face_event(decision, held))
         if decision.mark is not None:
             made.append(attendance_marked_event(decision.mark))
         self.written += len(made)

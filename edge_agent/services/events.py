@@ -21,7 +21,7 @@ import logging
 import random
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from edge_agent.clients.events.base import DeliveryFailed, Sink
@@ -69,9 +69,32 @@ def consumer_name(sink_name: str) -> str:
 # --- the events the attendance service writes ---------------------------------
 
 
-def unknown_face_event(decision: Decision) -> NewRecord:
-    """A face nobody enrolled, with what the recognizer came closest to."""
+class UnknownFaceThrottle:
+    """At most one ``face.unknown`` per camera per ``interval``: a stranger in
+    front of a camera for a minute is one event, not one per frame. The
+    event that ends a quiet spell says how many it stands for."""
+
+    def __init__(self, interval: timedelta) -> None:
+        self._interval = interval
+        self._last: dict[str, datetime] = {}
+        self._held: dict[str, int] = {}
+
+    def admit(self, camera_id: str, at: datetime) -> int | None:
+        """How many unknown faces of the camera were held back before this
+        one, or ``None`` when this one is held back too."""
+        last = self._last.get(camera_id)
+        if last is not None and abs(at - last) < self._interval:
+            self._held[camera_id] = self._held.get(camera_id, 0) + 1
+            return None
+        self._last[camera_id] = at
+        return self._held.pop(camera_id, 0)
+
+
+def unknown_face_event(decision: Decision, held_back: int = 0) -> NewRecord:
+    """A face nobody enrolled, with what the recognizer came closest to;
+    ``held_back`` unknown faces of the camera before it made no event."""
     payload = {
+        "held_back": held_back,
         "decision_id": decision.id,
         "frame_id": decision.frame_id,
         "camera_id": decision.camera_id,

@@ -96,3 +96,26 @@ async def test_events_over_http(
     assert sink["lag"] == 0
     assert unknown_sink == 404
     assert bad_type == 422
+
+
+async def test_a_stranger_lingering_at_a_camera_is_one_unknown_face_event(
+    make_appliance: ApplianceFactory,
+) -> None:
+    async with make_appliance() as appliance:
+        token = await appliance.token(Role.ADMIN)
+        async with appliance.session(token) as api:
+            async with api.post("/v1/cameras", json={"id": "gate"}) as r:
+                assert r.status == 201
+            headers = {**JPEG, "X-Camera-Id": "gate"}
+            outcomes = []
+            for n in range(3):
+                frame = encode_jpeg(face_image(f"stranger-{n}"))
+                async with api.post("/v1/frames", data=frame, headers=headers) as r:
+                    decided_frame = await decided(api, (await r.json())["frame_id"])
+                outcomes.append(decided_frame["decisions"][0]["outcome"])
+            async with api.get("/v1/events", params={"type": "face.unknown"}) as r:
+                listed = await _json(r, 200)
+
+    assert outcomes == ["unknown"] * 3
+    (event,) = listed["events"]
+    assert event["payload"]["held_back"] == 0
