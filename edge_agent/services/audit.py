@@ -38,6 +38,7 @@ import json
 import logging
 import re
 from collections.abc import Mapping
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
@@ -193,6 +194,17 @@ class AuditService:
     def __init__(self, repository: AuditRepository, clock: Clock) -> None:
         self._repository = repository
         self._clock = clock
+
+    def atomic(self) -> AbstractAsyncContextManager[object]:
+        """Store an act and its audit entry as one commit::
+
+            async with audit.atomic():
+                await repository.change(...)
+                await audit.record(...)
+
+        Only writes belong inside: reads see the last commit, not the block.
+        """
+        return self._repository.atomic()
 
     async def record(
         self,

@@ -78,13 +78,14 @@ class AuthService:
 
         password_hash = await asyncio.to_thread(hash_password, password)
         account = Account(username, password_hash, role, False, self._clock.now())
-        await self._accounts.add(account)
-        await self._audit.record(
-            actor,
-            AuditAction.ACCOUNT_CREATED,
-            target=f"account:{username}",
-            details={"role": role.value},
-        )
+        async with self._audit.atomic():
+            await self._accounts.add(account)
+            await self._audit.record(
+                actor,
+                AuditAction.ACCOUNT_CREATED,
+                target=f"account:{username}",
+                details={"role": role.value},
+            )
         return account
 
     async def login(self, username: str, password: str) -> IssuedToken:
@@ -145,19 +146,22 @@ class AuthService:
         keep_until = self._clock.now() + timedelta(
             seconds=self._settings.max_token_ttl_s
         )
-        await self._revocations.revoke_token(token_id, keep_until, self._clock.now())
-        await self._audit.record(
-            actor, AuditAction.TOKEN_REVOKED, target=f"token:{token_id}"
-        )
+        async with self._audit.atomic():
+            now = self._clock.now()
+            await self._revocations.revoke_token(token_id, keep_until, now)
+            await self._audit.record(
+                actor, AuditAction.TOKEN_REVOKED, target=f"token:{token_id}"
+            )
 
     async def revoke_subject(self, subject: str, actor: Principal) -> None:
         """Revoke every token issued to ``subject`` until now."""
-        await self._revocations.revoke_subject(
-            subject, self._clock.now().replace(microsecond=0)
-        )
-        await self._audit.record(
-            actor, AuditAction.TOKEN_REVOKED, target=f"subject:{subject}"
-        )
+        async with self._audit.atomic():
+            await self._revocations.revoke_subject(
+                subject, self._clock.now().replace(microsecond=0)
+            )
+            await self._audit.record(
+                actor, AuditAction.TOKEN_REVOKED, target=f"subject:{subject}"
+            )
 
     async def authenticate(self, credential: str) -> Principal:
         """Resolve a bearer credential (token or camera key) to its principal."""
@@ -178,10 +182,11 @@ class AuthService:
     async def set_account_disabled(
         self, username: str, disabled: bool, actor: Principal
     ) -> None:
-        if not await self._accounts.set_disabled(username, disabled):
-            raise NotFound(f"no account {username!r}")
-        if disabled:
-            await self.revoke_subject(username, actor)
+        async with self._audit.atomic():
+            if not await self._accounts.set_disabled(username, disabled):
+                raise NotFound(f"no account {username!r}")
+            if disabled:
+                await self.revoke_subject(username, actor)
 
     @property
     def _access_ttl(self) -> timedelta:

@@ -183,15 +183,17 @@ class CameraService:
         if existing is not None and not existing.removed:
             raise Conflict(f"camera {camera_id!r} already exists")
 
-        if existing is None:
-            fresh = Camera(camera_id, camera_id, direction, self._now())
-            camera = replace(fresh, **changes)
-            await self._cameras.add(camera)
-            action = AuditAction.CAMERA_REGISTERED
-        else:
-            camera = await self._revive(existing, changes)
-            action = AuditAction.CAMERA_RESTORED
-        await self._changed(actor, action, camera, {"direction": direction.value})
+        async with self._audit.atomic():
+            if existing is None:
+                fresh = Camera(camera_id, camera_id, direction, self._now())
+                camera = replace(fresh, **changes)
+                await self._cameras.add(camera)
+                action = AuditAction.CAMERA_REGISTERED
+            else:
+                camera = await self._revive(existing, changes)
+                action = AuditAction.CAMERA_RESTORED
+            details = {"direction": direction.value}
+            await self._changed(actor, action, camera, details)
         return RegisteredCamera(camera, await self.create_key(camera_id, actor))
 
     async def update(
@@ -203,10 +205,11 @@ class CameraService:
         if not changes:
             return current
         camera = replace(current, **changes, updated_at=self._now())
-        await self._store(camera)
-        await self._changed(
-            actor, AuditAction.CAMERA_UPDATED, camera, _audit_details(changes)
-        )
+        async with self._audit.atomic():
+            await self._store(camera)
+            await self._changed(
+                actor, AuditAction.CAMERA_UPDATED, camera, _audit_details(changes)
+            )
         return camera
 
     async def enable(self, camera_id: str, actor: Principal) -> Camera:
@@ -221,11 +224,12 @@ class CameraService:
         current = await self.describe(camera_id)
         now = self._now()
         camera = replace(current, removed_at=now, updated_at=now)
-        await self._store(camera)
-        revoked = await self._keys.revoke_all(camera_id, now)
-        await self._changed(
-            actor, AuditAction.CAMERA_REMOVED, camera, {"keys_revoked": revoked}
-        )
+        async with self._audit.atomic():
+            await self._store(camera)
+            revoked = await self._keys.revoke_all(camera_id, now)
+            await self._changed(
+                actor, AuditAction.CAMERA_REMOVED, camera, {"keys_revoked": revoked}
+            )
         return camera
 
     async def get(self, camera_id: str) -> Camera:
@@ -257,10 +261,11 @@ class CameraService:
     async def create_key(self, camera_id: str, actor: Principal) -> str:
         await self.describe(camera_id)
         key = new_api_key()
-        await self._keys.add(camera_id, hash_api_key(key), self._now())
-        await self._audit.record(
-            actor, AuditAction.CAMERA_KEY_CREATED, target=f"camera:{camera_id}"
-        )
+        async with self._audit.atomic():
+            await self._keys.add(camera_id, hash_api_key(key), self._now())
+            await self._audit.record(
+                actor, AuditAction.CAMERA_KEY_CREATED, target=f"camera:{camera_id}"
+            )
         return key
 
     async def rotate_key(
@@ -273,25 +278,27 @@ class CameraService:
         await self.describe(camera_id)
         key = new_api_key()
         now = self._now()
-        await self._keys.rotate(camera_id, hash_api_key(key), now, now + grace)
-        await self._audit.record(
-            actor,
-            AuditAction.CAMERA_KEY_ROTATED,
-            target=f"camera:{camera_id}",
-            details={"grace_s": int(grace.total_seconds())},
-        )
+        async with self._audit.atomic():
+            await self._keys.rotate(camera_id, hash_api_key(key), now, now + grace)
+            await self._audit.record(
+                actor,
+                AuditAction.CAMERA_KEY_ROTATED,
+                target=f"camera:{camera_id}",
+                details={"grace_s": int(grace.total_seconds())},
+            )
         return key
 
     async def revoke_keys(self, camera_id: str, actor: Principal) -> int:
-        revoked = await self._keys.revoke_all(camera_id, self._now())
-        if revoked == 0:
-            raise NotFound(f"camera {camera_id!r} has no active key")
-        await self._audit.record(
-            actor,
-            AuditAction.CAMERA_KEY_REVOKED,
-            target=f"camera:{camera_id}",
-            details={"keys": revoked},
-        )
+        async with self._audit.atomic():
+            revoked = await self._keys.revoke_all(camera_id, self._now())
+            if revoked == 0:
+                raise NotFound(f"camera {camera_id!r} has no active key")
+            await self._audit.record(
+                actor,
+                AuditAction.CAMERA_KEY_REVOKED,
+                target=f"camera:{camera_id}",
+                details={"keys": revoked},
+            )
         return revoked
 
     async def _set_enabled(
@@ -301,9 +308,10 @@ class CameraService:
         if current.enabled == enabled:
             return current
         camera = replace(current, enabled=enabled, updated_at=self._now())
-        await self._store(camera)
         action = AuditAction.CAMERA_ENABLED if enabled else AuditAction.CAMERA_DISABLED
-        await self._changed(actor, action, camera, {})
+        async with self._audit.atomic():
+            await self._store(camera)
+            await self._changed(actor, action, camera, {})
         return camera
 
     async def _revive(self, removed: Camera, changes: dict[str, Any]) -> Camera:

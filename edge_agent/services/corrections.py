@@ -70,11 +70,13 @@ class CorrectionService:
 
         async with self._attendance.marking():
             planned = await self._attendance.plan_manual(person, kind, at, camera_id)
-            correction, mark = await self._corrections.add_mark(
-                planned, note, self._attendance.mark_events
-            )
+            async with self._audit.atomic():
+                correction, mark = await self._corrections.add_mark(
+                    planned, note, self._attendance.mark_events
+                )
+                details = {"kind": kind.value, "at": to_text(at)}
+                await self._audit_correction(correction, actor, **details)
         self._attendance.events_written()
-        await self._audit_correction(correction, actor, kind=kind.value, at=to_text(at))
         return correction, mark
 
     async def void_mark(
@@ -86,8 +88,9 @@ class CorrectionService:
             mark = await self._attendance.get_mark(mark_id)
             if mark.voided:
                 raise Conflict(f"mark {mark_id} is already voided")
-            correction = await self._corrections.void(mark, note)
-        await self._audit_correction(correction, actor, kind=mark.kind.value)
+            async with self._audit.atomic():
+                correction = await self._corrections.void(mark, note)
+                await self._audit_correction(correction, actor, kind=mark.kind.value)
         return correction
 
     async def list_corrections(

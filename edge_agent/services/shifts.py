@@ -68,13 +68,14 @@ class ShiftService:
         if problems:
             raise InvalidInput(f"shift {spec.name!r}: {'; '.join(problems)}")
 
-        await self._shifts.add(shift)
-        await self._audit.record(
-            actor,
-            AuditAction.SHIFT_CREATED,
-            target=f"shift:{shift.name}",
-            details=_details(shift),
-        )
+        async with self._audit.atomic():
+            await self._shifts.add(shift)
+            await self._audit.record(
+                actor,
+                AuditAction.SHIFT_CREATED,
+                target=f"shift:{shift.name}",
+                details=_details(shift),
+            )
         logger.info("Created shift %s", shift.name)
         return shift
 
@@ -100,16 +101,17 @@ class ShiftService:
             assigned_by=actor.label,
         )
 
-        await self._shifts.assign(assignment)
-        await self._audit.record(
-            actor,
-            AuditAction.SHIFT_ASSIGNED,
-            target=f"person:{person.id}",
-            details={
-                "shift": shift.name if shift else None,
-                "effective_from": assignment.effective_from.isoformat(),
-            },
-        )
+        async with self._audit.atomic():
+            await self._shifts.assign(assignment)
+            await self._audit.record(
+                actor,
+                AuditAction.SHIFT_ASSIGNED,
+                target=f"person:{person.id}",
+                details={
+                    "shift": shift.name if shift else None,
+                    "effective_from": assignment.effective_from.isoformat(),
+                },
+            )
         logger.info(
             "Assigned shift %s to person %s from %s",
             shift.name if shift else NO_SHIFT,

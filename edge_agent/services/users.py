@@ -218,10 +218,11 @@ class UserService:
         )
         _check_person(person)
 
-        await self._people.add(person)
-        await self._audit.record(
-            actor, AuditAction.PERSON_CREATED, target=_target(person)
-        )
+        async with self._audit.atomic():
+            await self._people.add(person)
+            await self._audit.record(
+                actor, AuditAction.PERSON_CREATED, target=_target(person)
+            )
         logger.info("Created person %s", person.id)
         return person
 
@@ -291,8 +292,9 @@ class UserService:
             return person
 
         updated = dataclasses.replace(person, status=status)
-        await self._people.update(updated)
-        await self._audit.record(actor, action, target=_target(person))
+        async with self._audit.atomic():
+            await self._people.update(updated)
+            await self._audit.record(actor, action, target=_target(person))
         logger.info("Person %s is now %s", person.id, status.value)
         return updated
 
@@ -306,13 +308,14 @@ class UserService:
             return person, []
 
         _check_person(updated)
-        await self._people.update(updated)
-        await self._audit.record(
-            actor,
-            AuditAction.PERSON_UPDATED,
-            target=_target(person),
-            details={"fields": changed},
-        )
+        async with self._audit.atomic():
+            await self._people.update(updated)
+            await self._audit.record(
+                actor,
+                AuditAction.PERSON_UPDATED,
+                target=_target(person),
+                details={"fields": changed},
+            )
         logger.info("Updated person %s: %s", person.id, ", ".join(changed))
         return updated, changed
 

@@ -9,10 +9,9 @@ same moment still get distinct, contiguous sequence numbers.
 How an entry is hashed is a rule of :mod:`edge_agent.services.audit`; the
 caller hands it in as a ``Seal`` so this module holds no rule of its own.
 
-The append opens its own transaction, so an act recorded elsewhere (an
-attendance mark, say) and its audit entry are two commits: a crash between
-them keeps the act without its entry until the caller can share one
-transaction with this repository.
+The append opens a transaction, or joins the one the caller opened with
+:meth:`AuditRepository.atomic`, so an act stored by another repository and
+its audit entry can be one commit.
 """
 
 from __future__ import annotations
@@ -22,6 +21,7 @@ import sqlite3
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -82,6 +82,11 @@ class AuditFilter:
 class AuditRepository:
     def __init__(self, db: Database) -> None:
         self._db = db
+
+    def atomic(self) -> AbstractAsyncContextManager[object]:
+        """One write transaction that repositories called inside it join, so an
+        act and its entry are committed together or not at all."""
+        return self._db.transaction()
 
     async def append(self, seal: Seal) -> AuditEntry:
         """Link one entry to the end of the chain and store it, in one transaction."""

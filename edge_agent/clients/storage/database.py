@@ -12,6 +12,7 @@ survive power loss, which is the promise an acknowledged frame relies on.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import sqlite3
 from collections.abc import AsyncIterator, Iterable
@@ -27,6 +28,14 @@ from edge_agent.errors import Unavailable
 logger = logging.getLogger(__name__)
 
 Params = tuple[Any, ...] | dict[str, Any]
+
+
+# The database and task of the write transaction open in this context. Tasks
+# started inside it inherit the value but are other tasks, so they never join
+# a transaction they do not own.
+_open_transaction: contextvars.ContextVar[
+    tuple[int, asyncio.Task[Any] | None] | None
+] = contextvars.ContextVar("open_transaction", default=None)
 
 
 class StorageError(Unavailable):
@@ -84,9 +93,19 @@ class Database:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
-        """Run the block as one immediate write transaction, committed on exit."""
+        """Run the block as one immediate write transaction, committed on exit.
+
+        Inside a transaction of the same task, the block joins it instead:
+        the outermost block commits everything or nothing, so a change and its
+        audit entry, written by two repositories, are one commit.
+        """
+        task = asyncio.current_task()
+        if _open_transaction.get() == (id(self), task):
+            yield self.connection
+            return
         async with self._lock:
             conn = self.connection
+            token = _open_transaction.set((id(self), task))
             try:
                 await conn.execute("BEGIN IMMEDIATE")
                 yield conn
@@ -95,6 +114,8 @@ class Database:
                 # BEGIN above was interrupted, this rollback runs after it.
                 await conn.rollback()
                 raise
+            finally:
+                _open_transaction.reset(token)
             await conn.commit()
 
     async def fetch_all(self, sql: str, params: Params = ()) -> list[sqlite3.Row]:
