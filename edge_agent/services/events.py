@@ -518,14 +518,20 @@ class EventService:
         if sink not in self._sink_names:
             raise NotFound(f"no configured event sink {sink!r}", sink=sink)
         consumer = consumer_name(sink)
-        queued = await self._deliveries.request_redrive(consumer, seqs, self._now())
-        if self._audit is not None:
-            await self._audit.record(
-                actor,
-                REDRIVE_ACTION,
-                target=consumer,
-                details={"requested": list(seqs) if seqs else "all", "queued": queued},
-            )
+        if self._audit is None:
+            queued = await self._deliveries.request_redrive(consumer, seqs, self._now())
+        else:
+            async with self._audit.atomic():
+                queued = await self._deliveries.request_redrive(
+                    consumer, seqs, self._now()
+                )
+                requested = list(seqs) if seqs else "all"
+                await self._audit.record(
+                    actor,
+                    REDRIVE_ACTION,
+                    target=consumer,
+                    details={"requested": requested, "queued": queued},
+                )
         logger.info("Queued %d dead letter(s) of sink %s again", len(queued), sink)
         if queued and self._on_redrive is not None:
             self._on_redrive()

@@ -117,7 +117,6 @@ class ReviewService:
             result = await self._reject(review, comment, actor)
         else:
             result = await self._confirm(review, person, comment, actor)
-        await self._audit_resolution(result, action, actor)
         return result
 
     async def _reject(
@@ -128,8 +127,11 @@ class ReviewService:
         resolution = Resolution(
             ReviewState.REJECTED, self._clock.now(), actor.label, comment
         )
-        stored, _ = await self._reviews.resolve(review, resolution, None)
-        return ReviewResult(stored, None, "rejected by the reviewer")
+        async with self._audit.atomic():
+            stored, _ = await self._reviews.resolve(review, resolution, None)
+            result = ReviewResult(stored, None, "rejected by the reviewer")
+            await self._audit_resolution(result, ReviewAction.REJECT, actor)
+        return result
 
     async def _confirm(
         self,
@@ -150,12 +152,15 @@ class ReviewService:
                 confirmed_person_id=person.id,
                 result_code=verdict.code,
             )
-            stored, made = await self._reviews.resolve(
-                review, resolution, mark, self._attendance.mark_events
-            )
+            async with self._audit.atomic():
+                stored, made = await self._reviews.resolve(
+                    review, resolution, mark, self._attendance.mark_events
+                )
+                result = ReviewResult(stored, made, verdict.reason)
+                await self._audit_resolution(result, ReviewAction.CONFIRM, actor)
         if made is not None:
             self._attendance.events_written()
-        return ReviewResult(stored, made, verdict.reason)
+        return result
 
     async def _person(self, review: Review, reference: str | None) -> Person:
         chosen = reference or review.person_id

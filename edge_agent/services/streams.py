@@ -19,6 +19,7 @@ import random
 import threading
 import uuid
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TypeVar
@@ -160,13 +161,14 @@ class StreamService:
             created_at=self._clock.now(),
             state=StreamState.STARTING if self._running else StreamState.STOPPED,
         )
-        await self._repository.add(stream)
-        await self._record(
-            actor,
-            AuditAction.STREAM_REGISTERED,
-            stream,
-            {"url": display_url(url), "sample_every_s": sample_every_s},
-        )
+        async with self._atomic():
+            await self._repository.add(stream)
+            await self._record(
+                actor,
+                AuditAction.STREAM_REGISTERED,
+                stream,
+                {"url": display_url(url), "sample_every_s": sample_every_s},
+            )
         logger.info(
             "Registered stream %s for camera %s: %s",
             stream.id,
@@ -197,8 +199,9 @@ class StreamService:
             if error is not None:
                 logger.error("Reader of stream %s ended with %r", stream_id, error)
 
-        await self._repository.delete(stream_id)
-        await self._record(actor, AuditAction.STREAM_REMOVED, stream, {})
+        async with self._atomic():
+            await self._repository.delete(stream_id)
+            await self._record(actor, AuditAction.STREAM_REMOVED, stream, {})
         logger.info("Removed stream %s of camera %s", stream_id, stream.camera_id)
 
     async def start(self) -> None:
@@ -250,6 +253,9 @@ class StreamService:
         except Exception as exc:
             return exc
         return None
+
+    def _atomic(self) -> AbstractAsyncContextManager[object]:
+        return self._audit.atomic() if self._audit else nullcontext()
 
     async def _record(
         self, actor: Principal, action: str, stream: Stream, details: dict[str, object]

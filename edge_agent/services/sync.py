@@ -36,6 +36,7 @@ import logging
 import random
 import uuid
 from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -542,8 +543,9 @@ class SyncService:
     async def resume(self, stream: str, actor: Principal) -> None:
         """Let a stopped stream go on (its cause understood and fixed)."""
         known = self._parse(stream)
-        await self._deliveries.resume(consumer_name(known), self._clock.now())
-        await self._audited(actor, SYNC_RESUMED, known, {})
+        async with self._atomic():
+            await self._deliveries.resume(consumer_name(known), self._clock.now())
+            await self._audited(actor, SYNC_RESUMED, known, {})
         self.trigger()
 
     async def redrive(
@@ -555,14 +557,20 @@ class SyncService:
         a record it had set aside once it now passes its checks."""
         known = self._parse(stream)
         consumer = consumer_name(known)
-        queued = await self._deliveries.request_redrive(
-            consumer, seqs, self._clock.now()
-        )
+        async with self._atomic():
+            queued = await self._deliveries.request_redrive(
+                consumer, seqs, self._clock.now()
+            )
+            if queued:
+                now = self._clock.now()
+                await self._deliveries.rewind(consumer, queued[0] - 1, now)
+                await self._audited(actor, SYNC_REDRIVEN, known, {"seqs": len(queued)})
         if queued:
-            await self._deliveries.rewind(consumer, queued[0] - 1, self._clock.now())
-            await self._audited(actor, SYNC_REDRIVEN, known, {"seqs": len(queued)})
             self.trigger()
         return queued
+
+    def _atomic(self) -> AbstractAsyncContextManager[object]:
+        return self._audit.atomic() if self._audit else contextlib.nullcontext()
 
     async def _audited(
         self, actor: Principal, action: str, stream: Stream, details: dict[str, int]

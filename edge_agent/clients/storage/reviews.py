@@ -92,7 +92,13 @@ class ReviewRepository:
             if cursor.rowcount != 1:
                 # Leaving the block by raising rolls the mark back too.
                 raise Conflict(f"review {review.id} is already resolved")
-        return await self.get(review.id), stored
+            # Read on the writer, inside the block: it may be part of a larger
+            # transaction (with its audit entry) not yet committed.
+            async with conn.execute(_GET_REVIEW, (review.id,)) as rows:
+                row = await rows.fetchone()
+        if row is None:
+            raise NotFound(f"no review {review.id}")
+        return _review(row), stored
 
 
 def _resolution_row(
