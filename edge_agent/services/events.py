@@ -17,9 +17,10 @@ admin re-drives are delivered before new events.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import random
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
@@ -403,9 +404,9 @@ class EventPage:
 
 @dataclass(frozen=True, slots=True)
 class SinkStatus:
-    """How far a sink has got. ``lag`` counts every event after its cursor,
-    types it does not take included; ``configured`` is False for a sink
-    removed from the settings that still has a cursor or dead letters."""
+    """How far a sink has got. ``lag`` counts the events after its cursor that
+    it takes; ``configured`` is False for a sink removed from the settings
+    that still has a cursor or dead letters."""
 
     name: str
     consumer: str
@@ -435,6 +436,7 @@ class EventService:
         *,
         audit: AuditService | None = None,
         on_redrive: Callable[[], None] | None = None,
+        event_types: Mapping[str, frozenset[str] | None] | None = None,
     ) -> None:
         """``sink_names``: the configured sinks; ``on_redrive`` tells a running
         dispatcher that dead letters were queued (without one, it finds them
@@ -442,6 +444,7 @@ class EventService:
         self._outbox = outbox
         self._deliveries = deliveries
         self._sink_names = list(sink_names)
+        self._event_types = dict(event_types or {})
         self._clock = clock
         self._audit = audit
         self._on_redrive = on_redrive
@@ -488,10 +491,19 @@ class EventService:
         cursors = {c.consumer: c for c in await self._deliveries.cursors(SINK_PREFIX)}
         configured = [consumer_name(name) for name in self._sink_names]
         others = sorted((set(cursors) | _sinks_in(dead)) - set(configured))
-        return [
+        statuses = [
             _status(consumer, consumer in configured, cursors.get(consumer), head, dead)
             for consumer in [*configured, *others]
         ]
+        return [await self._exact_lag(status) for status in statuses]
+
+    async def _exact_lag(self, status: SinkStatus) -> SinkStatus:
+        """Count only the event types the sink takes, when it takes some only."""
+        types = self._event_types.get(status.name)
+        if types is None:
+            return status
+        lag = await self._outbox.count_after(EVENTS_STREAM, status.position, types)
+        return dataclasses.replace(status, lag=lag)
 
     async def dead_letters(
         self,

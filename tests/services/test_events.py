@@ -20,7 +20,11 @@ import pytest
 from pydantic import SecretStr
 
 from edge_agent.clients.events.base import Sink
-from edge_agent.clients.events.factory import build_sinks, sink_names
+from edge_agent.clients.events.factory import (
+    build_sinks,
+    sink_event_types,
+    sink_names,
+)
 from edge_agent.clients.events.webhook import verify_signature
 from edge_agent.clients.storage.attendance import AttendanceRepository
 from edge_agent.clients.storage.cameras import CameraRepository
@@ -119,6 +123,7 @@ class Harness:
             sink_names(settings),
             Clock(),
             on_redrive=self.wake,
+            event_types=sink_event_types(settings),
         )
 
     def wake(self) -> None:
@@ -345,6 +350,20 @@ async def test_types_a_sink_does_not_take_are_skipped(
         await eventually(caught_up)
 
     assert seqs(receiver) == [5]
+
+
+async def test_a_sinks_lag_counts_only_the_types_it_takes(
+    db: Database, receivers: list[WebhookReceiver]
+) -> None:
+    settings = event_settings(receivers[:1])
+    hook = settings.webhooks[0].model_copy(update={"event_types": ["face.unknown"]})
+    harness = Harness(db, settings.model_copy(update={"webhooks": [hook]}))
+
+    await harness.add(4, EventType.CAMERA_ONLINE)
+    await harness.add(2, EventType.UNKNOWN_FACE)
+    (status,) = await harness.service.sinks()
+
+    assert (status.position, status.head, status.lag) == (0, 6, 2)
 
 
 async def test_stop_is_prompt_during_a_long_backoff(

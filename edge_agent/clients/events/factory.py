@@ -25,3 +25,14 @@ def sink_names(settings: EventSettings) -> list[str]:
     if settings.mqtt.enabled:
         names.append("mqtt")
     return names
+
+
+def sink_event_types(settings: EventSettings) -> dict[str, frozenset[str] | None]:
+    """Per sink name, the event types it takes; ``None``: every type."""
+    types: dict[str, frozenset[str] | None] = {
+        f"webhook:{hook.name}": frozenset(hook.event_types) or None
+        for hook in settings.webhooks
+    }
+    if settings.mqtt.enabled:
+        types["mqtt"] = frozenset(settings.mqtt.event_types) or None
+    return types

@@ -142,6 +142,18 @@ class OutboxRepository:
         rows = await self.after(stream, seq, 1)
         return rows[0].occurred_at if rows else None
 
+    async def count_after(
+        self, stream: str, seq: int, types: frozenset[str] | None = None
+    ) -> int:
+        """Records of ``stream`` after ``seq``, of ``types`` only if given."""
+        sql = "SELECT COUNT(*) FROM outbox WHERE stream = ? AND seq > ?"
+        params: list[object] = [stream, seq]
+        if types is not None:
+            sql += f" AND type IN ({', '.join('?' * len(types))})"
+            params.extend(sorted(types))
+        row = await self._db.fetch_one(sql, tuple(params))
+        return int(row[0]) if row else 0
+
     async def head(self, stream: str) -> int:
         """The stream's highest ``seq``; 0 when it is empty."""
         row = await self._db.fetch_one(_HEAD, (stream,))
