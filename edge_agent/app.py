@@ -22,7 +22,11 @@ from cloud_sync.client import CentralClient
 from cloud_sync.protocol import Stream
 from edge_agent.api import setup_routes
 from edge_agent.api.keys import METRICS, SERVICES, SETTINGS
-from edge_agent.clients.events.factory import build_sinks, sink_names
+from edge_agent.clients.events.factory import (
+    build_sinks,
+    sink_event_types,
+    sink_names,
+)
 from edge_agent.clients.probes import ProbeClient
 from edge_agent.clients.recognition.factory import build_recognizer
 from edge_agent.clients.recognition.resilient import ResilientRecognizer
@@ -312,6 +316,7 @@ def _events(
         clients.clock,
         audit=audit,
         on_redrive=dispatcher.wake,
+        event_types=sink_event_types(settings.events),
     )
     return dispatcher, service
 
