@@ -49,10 +49,6 @@ logger = logging.getLogger(__name__)
 MAX_PAGE_SIZE = 500
 SINK_PREFIX = "sink:"
 REDRIVE_ACTION = "events.redriven"
-# A filtered listing reads at most this many events per page, so a rare type
-# costs a bounded amount; the page then ends early with a cursor to go on.
-_MAX_SCANNED = 5000
-_SCAN_CHUNK = 500
 # After an unexpected error (the database gone, a bug), a worker waits this
 # long before it reads its cursor again.
 _CRASH_PAUSE_S = 1.0
@@ -462,27 +458,12 @@ class EventService:
             events = await self._outbox.after(EVENTS_STREAM, after, limit)
             last = events[-1].seq if events else after
         else:
-            events, last = await self._scan(after, event_type, limit)
+            events = await self._outbox.of_type_after(
+                EVENTS_STREAM, event_type, after, limit
+            )
+            # A short page means no more of that type up to the head.
+            last = events[-1].seq if len(events) == limit else head
         return EventPage(events, last if last < head else None, head)
-
-    async def _scan(
-        self, after: int, event_type: str, limit: int
-    ) -> tuple[list[OutboxRecord], int]:
-        """Events of one type after ``after``, and the last seq looked at."""
-        found: list[OutboxRecord] = []
-        position, scanned = after, 0
-        while len(found) < limit and scanned < _MAX_SCANNED:
-            chunk = await self._outbox.after(EVENTS_STREAM, position, _SCAN_CHUNK)
-            if not chunk:
-                break
-            for record in chunk:
-                position = record.seq
-                if record.type == event_type:
-                    found.append(record)
-                    if len(found) == limit:
-                        break
-            scanned += len(chunk)
-        return found, position
 
     async def sinks(self) -> list[SinkStatus]:
         """Every configured sink, then any other that left a cursor behind."""

@@ -40,6 +40,9 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?)
 _AFTER = "SELECT * FROM outbox WHERE stream = ? AND seq > ? ORDER BY seq LIMIT ?"
 _HEAD = "SELECT seq AS head FROM outbox_heads WHERE stream = ?"
 _AT = "SELECT * FROM outbox WHERE stream = ? AND seq = ?"
+_OF_TYPE = """
+SELECT * FROM outbox WHERE stream = ? AND type = ? AND seq > ? ORDER BY seq LIMIT ?
+"""
 
 _BOOT_ID_FILE = Path("/proc/sys/kernel/random/boot_id")
 
@@ -122,6 +125,14 @@ class OutboxRepository:
     async def after(self, stream: str, seq: int, limit: int) -> list[OutboxRecord]:
         """Up to ``limit`` records of ``stream`` after ``seq``, in order."""
         rows = await self._db.fetch_all(_AFTER, (stream, seq, limit))
+        return [record_from_row(row) for row in rows]
+
+    async def of_type_after(
+        self, stream: str, record_type: str, seq: int, limit: int
+    ) -> list[OutboxRecord]:
+        """Up to ``limit`` records of one type after ``seq``, in order (the
+        ``outbox_type`` index serves it, however rare the type)."""
+        rows = await self._db.fetch_all(_OF_TYPE, (stream, record_type, seq, limit))
         return [record_from_row(row) for row in rows]
 
     async def get(self, stream: str, seq: int) -> OutboxRecord | None:
