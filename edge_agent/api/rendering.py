@@ -27,8 +27,10 @@ from edge_agent.models import (
     Shift,
     ShiftAssignment,
 )
+from edge_agent.services.erasure import Erasure
 from edge_agent.services.events import Redrive, SinkStatus
 from edge_agent.services.ingestion import FrameOutcome
+from edge_agent.services.people import format_validity
 from edge_agent.services.rules import weekday_names
 from edge_agent.services.status import (
     CameraLine,
@@ -37,7 +39,6 @@ from edge_agent.services.status import (
     StatusSnapshot,
 )
 from edge_agent.services.sync import StreamStatus
-from edge_agent.services.users import Erasure, format_validity
 
 
 def person(p: Person) -> dict[str, Any]:

@@ -3,7 +3,7 @@
 A person's status changes through ``POST /v1/users/{id}/deactivate`` and
 ``/activate``, not through ``PATCH``, which takes the person's fields only:
 each of those acts is audited as itself. ``DELETE /v1/users/{id}`` erases
-the person (see ``services.users``); the answer is the tombstone left behind.
+the person (see ``services.erasure``); the answer is the tombstone left behind.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from edge_agent.gateway.context import PRINCIPAL
 from edge_agent.gateway.rbac import Permission
 from edge_agent.gateway.routing import endpoint
 from edge_agent.gateway.validation import parse_json, parse_query
-from edge_agent.services.users import (
+from edge_agent.services.people import (
     MAX_DEPARTMENT_LENGTH,
     MAX_EMPLOYEE_NO_LENGTH,
     MAX_NAME_LENGTH,

@@ -28,6 +28,12 @@ from edge_agent.clients.recognition.base import SubjectExample
 from edge_agent.errors import InvalidInput
 from edge_agent.models import Person
 from edge_agent.services import Services
+from edge_agent.services.people import (
+    KEEP,
+    PersonChanges,
+    format_validity,
+    parse_validity,
+)
 from edge_agent.services.people_import import (
     ImportOutcome,
     ImportReport,
@@ -36,12 +42,6 @@ from edge_agent.services.people_import import (
     parse_people_csv,
 )
 from edge_agent.services.recognizer_drift import MissingExample, ReconcileReport
-from edge_agent.services.users import (
-    KEEP,
-    PersonChanges,
-    format_validity,
-    parse_validity,
-)
 
 app = typer.Typer(help="People who can be marked.", no_args_is_help=True)
 

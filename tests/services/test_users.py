@@ -41,17 +41,16 @@ from edge_agent.errors import Conflict, InvalidInput, NoFaceFound, PoorQuality
 from edge_agent.imaging.pool import DecodePool
 from edge_agent.models import Person, PersonStatus, local_admin
 from edge_agent.services.audit import AuditAction, AuditFilter, AuditService
-from edge_agent.services.people_import import parse_people_csv
-from edge_agent.services.recognizer_drift import MissingExample
-from edge_agent.services.users import (
+from edge_agent.services.enrollment import FaceTooSmall, SeveralFaces
+from edge_agent.services.people import (
     KEEP,
-    FaceTooSmall,
     PersonChanges,
-    SeveralFaces,
-    UserService,
     format_validity,
     parse_validity,
 )
+from edge_agent.services.people_import import parse_people_csv
+from edge_agent.services.recognizer_drift import MissingExample
+from edge_agent.services.users import UserService
 from tests import servers
 
 API_KEY = "users-test-key"
