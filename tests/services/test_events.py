@@ -207,6 +207,12 @@ async def test_a_sink_down_for_a_while_gets_every_event_in_order(
         await down.wait_for_events(7)
         await watcher.wait_count(f"{prefix}/site-1/events/camera.offline", 7)
 
+        # A cursor moves just after its receiver answered: wait for that too.
+        async def caught_up() -> bool:
+            return all(s.position == 7 for s in await harness.service.sinks())
+
+        await eventually(caught_up)
+
     assert first_seen_in_order(seqs(down)) == [1, 2, 3, 4, 5, 6, 7]
     assert seqs(up) == [1, 2, 3, 4, 5, 6, 7]
     _assert_in_order(watcher, f"{prefix}/site-1/events/camera.offline")
