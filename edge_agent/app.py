@@ -50,6 +50,11 @@ from edge_agent.clients.storage.security import (
 from edge_agent.clients.storage.shifts import ShiftRepository
 from edge_agent.clients.storage.spool import SpoolFolder
 from edge_agent.clients.storage.streams import StreamRepository
+from edge_agent.clients.storage.sync_sources import (
+    AuditSource,
+    OutboxSource,
+    StreamSource,
+)
 from edge_agent.clock import Clock, SystemClock
 from edge_agent.config import Settings, site_token
 from edge_agent.gateway.chain import middlewares
@@ -77,12 +82,7 @@ from edge_agent.services.self_checks import SelfCheckSources
 from edge_agent.services.shifts import ShiftService
 from edge_agent.services.status import StatusService
 from edge_agent.services.streams import StreamService
-from edge_agent.services.sync import (
-    AuditSource,
-    OutboxSource,
-    StreamSource,
-    SyncService,
-)
+from edge_agent.services.sync import SyncService
 from edge_agent.services.users import UserService
 
 logger = logging.getLogger(__name__)

@@ -54,9 +54,10 @@ from edge_agent.clients.storage.outbox import (
     OutboxRepository,
     append,
 )
+from edge_agent.clients.storage.sync_sources import OutboxSource, StreamSource
 from edge_agent.clock import SystemClock, to_text
 from edge_agent.config import SyncSettings
-from edge_agent.services.sync import OutboxSource, StreamSource, SyncService
+from edge_agent.services.sync import SyncService
 
 SITE = "bench-site"
 STREAM = Stream.ATTENDANCE

@@ -39,7 +39,6 @@ from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
 
 from pydantic import ValidationError
 
@@ -56,7 +55,6 @@ from cloud_sync.client import (
     backoff,
 )
 from cloud_sync.protocol import BatchAck, Record, Stream, split_batches
-from edge_agent.clients.storage.audit import AuditRepository
 from edge_agent.clients.storage.deliveries import (
     Cursor,
     DeadLetter,
@@ -64,6 +62,7 @@ from edge_agent.clients.storage.deliveries import (
     DeliveryRepository,
 )
 from edge_agent.clients.storage.outbox import NewRecord, OutboxRecord, OutboxRepository
+from edge_agent.clients.storage.sync_sources import OutboxSource, StreamSource
 from edge_agent.clock import Clock
 from edge_agent.config import SyncSettings
 from edge_agent.errors import InvalidInput
@@ -79,41 +78,6 @@ SYNC_REDRIVEN = "sync.redriven"
 # After an unexpected error (the database gone, a bug), a worker waits this
 # long before it reads its cursor again.
 _CRASH_PAUSE_S = 5.0
-
-
-class StreamSource(Protocol):
-    """Where a stream's records are read from on this site."""
-
-    async def records(self, after_seq: int, limit: int) -> list[OutboxRecord]: ...
-
-    async def head(self) -> int: ...
-
-
-class OutboxSource:
-    """A stream kept in the outbox table (attendance, events, decisions)."""
-
-    def __init__(self, outbox: OutboxRepository, stream: str) -> None:
-        self._outbox = outbox
-        self._stream = stream
-
-    async def records(self, after_seq: int, limit: int) -> list[OutboxRecord]:
-        return await self._outbox.after(self._stream, after_seq, limit)
-
-    async def head(self) -> int:
-        return await self._outbox.head(self._stream)
-
-
-class AuditSource:
-    """The audit stream, read from the hash chain itself (never pruned)."""
-
-    def __init__(self, audit: AuditRepository) -> None:
-        self._audit = audit
-
-    async def records(self, after_seq: int, limit: int) -> list[OutboxRecord]:
-        return await self._audit.sync_records(after_seq, limit)
-
-    async def head(self) -> int:
-        return await self._audit.head()
 
 
 def consumer_name(stream: Stream | str) -> str:
@@ -591,8 +555,6 @@ class SyncService:
 
 
 __all__ = [
-    "OutboxSource",
-    "StreamSource",
     "StreamStatus",
     "SyncService",
     "consumer_name",
