@@ -173,9 +173,6 @@ class CameraActivity:
         if track.last_probe_ok_at is None:
             track.last_probe_ok_at = last_probe_ok_at
 
-    def forget(self, camera_id: str) -> None:
-        self._tracks.pop(camera_id, None)
-
     def snapshot(self, camera_id: str, at: datetime | None = None) -> ActivitySnapshot:
         """The camera's counters as of ``at`` (default: now)."""
         at = at or self._clock.now()

@@ -148,6 +148,8 @@ def _clock_time(value: object) -> time:
 
 
 class CameraService:
+    """The camera registry and its keys; every change is audited."""
+
     def __init__(
         self,
         cameras: CameraRepository,
@@ -213,6 +215,7 @@ class CameraService:
         return camera
 
     async def enable(self, camera_id: str, actor: Principal) -> Camera:
+        """Accept the camera's frames again."""
         return await self._set_enabled(camera_id, True, actor)
 
     async def disable(self, camera_id: str, actor: Principal) -> Camera:

@@ -17,14 +17,17 @@ admin re-drives are delivered before new events.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 import random
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
+from cloud_sync.client import backoff
 from edge_agent.clients.events.base import DeliveryFailed, Sink
 from edge_agent.clients.storage.deliveries import (
     Cursor,
@@ -223,6 +226,7 @@ class _SinkWorker:
         self._rng = rng or random.Random()
 
     async def run(self) -> None:
+        """Deliver until cancelled; an unexpected error pauses, then resumes."""
         while True:
             try:
                 await self._work()
@@ -346,12 +350,7 @@ class _SinkWorker:
             if failure.permanent or attempts >= self._settings.max_attempts:
                 return attempts, failure.reason
             await note(attempts, failure.reason)
-            delay = self._backoff(attempts)
-            if failure.retry_after_s is not None:
-                # The receiver's wish, within the cap: a receiver cannot park
-                # a sink for longer than the settings allow.
-                wanted = min(failure.retry_after_s, self._settings.backoff_cap_s)
-                delay = max(delay, wanted)
+            delay = self._retry_delay(attempts, failure)
             logger.info(
                 "Event sink %s: event %d failed (attempt %d: %s); retry in %.2f s",
                 self.sink.name,
@@ -361,6 +360,20 @@ class _SinkWorker:
                 delay,
             )
             await asyncio.sleep(delay)
+
+    def _retry_delay(self, attempts: int, failure: DeliveryFailed) -> float:
+        settings = self._settings
+        delay = backoff(
+            attempts - 1,
+            base_s=settings.backoff_base_s,
+            cap_s=settings.backoff_cap_s,
+            rng=self._rng,
+        )
+        if failure.retry_after_s is None:
+            return delay
+        # The receiver's wish, within the cap: a receiver cannot park a sink
+        # for longer than the settings allow.
+        return max(delay, min(failure.retry_after_s, settings.backoff_cap_s))
 
     def _as_failure(self, record: OutboxRecord, exc: Exception) -> DeliveryFailed:
         if isinstance(exc, DeliveryFailed):
@@ -374,11 +387,6 @@ class _SinkWorker:
             exc_info=exc,
         )
         return DeliveryFailed(f"unexpected {type(exc).__name__}: {exc}")
-
-    def _backoff(self, attempts: int) -> float:
-        settings = self._settings
-        ceiling = settings.backoff_base_s * 2 ** min(attempts - 1, 62)
-        return self._rng.uniform(0, min(settings.backoff_cap_s, ceiling))
 
     @property
     def _now(self) -> datetime:
@@ -418,11 +426,15 @@ class SinkStatus:
 
 @dataclass(frozen=True, slots=True)
 class Redrive:
+    """The dead letters of ``sink`` queued for another delivery, by seq."""
+
     sink: str
     queued: list[int]
 
 
 class EventService:
+    """The outbox's events, the sinks' progress and their dead letters."""
+
     def __init__(
         self,
         outbox: OutboxRepository,
@@ -511,13 +523,9 @@ class EventService:
         if sink not in self._sink_names:
             raise NotFound(f"no configured event sink {sink!r}", sink=sink)
         consumer = consumer_name(sink)
-        if self._audit is None:
+        async with self._atomic():
             queued = await self._deliveries.request_redrive(consumer, seqs, self._now())
-        else:
-            async with self._audit.atomic():
-                queued = await self._deliveries.request_redrive(
-                    consumer, seqs, self._now()
-                )
+            if self._audit is not None:
                 requested = list(seqs) if seqs else "all"
                 await self._audit.record(
                     actor,
@@ -537,6 +545,9 @@ class EventService:
         if await self._deliveries.find_cursor(consumer) is None:
             raise NotFound(f"no event sink {sink!r}", sink=sink)
         return consumer
+
+    def _atomic(self) -> AbstractAsyncContextManager[object]:
+        return self._audit.atomic() if self._audit else contextlib.nullcontext()
 
     def _now(self) -> datetime:
         return self._clock.now()

@@ -1,4 +1,4 @@
-"""Gauges read at scrape time: cameras by state, outbox and sync lag, breaker.
+"""Gauge service: cameras by state, outbox and sync lag, breaker, at scrape time.
 
 These values live in the database or in other services, not in the code
 paths that change them, so ``/metrics`` asks for them when Prometheus scrapes
@@ -21,6 +21,8 @@ _NOT_JUDGED = "unknown"
 
 
 class GaugeService:
+    """Sets the gauges that other services' state answers."""
+
     def __init__(
         self,
         cameras: CameraService,
@@ -34,6 +36,7 @@ class GaugeService:
         self._recognizer = recognizer
 
     async def refresh(self, metrics: Metrics) -> None:
+        """Set every gauge of ``metrics`` from the state as of now."""
         await self._camera_states(metrics)
         await self._consumers(metrics)
         self._breaker(metrics)

@@ -15,6 +15,8 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True, slots=True)
 class Readiness:
+    """The verdict, what each check found, and why it is not ready."""
+
     ready: bool
     checks: dict[str, Any] = field(default_factory=dict)
     reasons: list[str] = field(default_factory=list)
@@ -36,6 +38,8 @@ class HealthService:
         self._recognizer = recognizer
 
     async def readiness(self) -> Readiness:
+        """Ready when the database answers and the recognizer's circuit is
+        not open; the spool's backlog is reported, not judged."""
         reasons: list[str] = []
         checks: dict[str, Any] = {
             "spool_frames": self._pipeline.backlog.frames,

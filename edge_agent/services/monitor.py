@@ -35,9 +35,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, tzinfo
 from typing import Any, Protocol
 
-from apscheduler.schedulers.asyncio import (
-    AsyncIOScheduler,
-)
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from edge_agent.clients.probes import ProbeResult
 from edge_agent.clients.storage.health import CameraHealth, HealthRepository
@@ -158,11 +156,14 @@ class LivenessJob:
         state, reason = self._state(camera, watch, snapshot, interval, now)
 
         event = None
+        last_frame = snapshot.last_frame_at
         if state is CameraState.OFFLINE and watch.offline_at is None:
-            event = self._event(EventType.CAMERA_OFFLINE, camera, watch, state, reason)
+            kind = EventType.CAMERA_OFFLINE
+            event = self._event(kind, camera, watch, state, reason, last_frame)
             watch = replace(watch, offline_at=now)
         elif state is CameraState.ONLINE and watch.offline_at is not None:
-            event = self._event(EventType.CAMERA_ONLINE, camera, watch, state, reason)
+            kind = EventType.CAMERA_ONLINE
+            event = self._event(kind, camera, watch, state, reason, last_frame)
             watch = replace(watch, offline_at=None)
         if watch.state in _UNWATCHED_STATES and state not in _UNWATCHED_STATES:
             watch = replace(watch, watch_from=now)
@@ -220,8 +221,8 @@ class LivenessJob:
         watch: _Watch,
         state: CameraState,
         reason: str,
+        last_frame: datetime | None,
     ) -> NewRecord:
-        last_frame = self._activity.snapshot(camera.id).last_frame_at
         payload: dict[str, Any] = {
             "camera_id": camera.id,
             "name": camera.name,
@@ -332,6 +333,7 @@ class HealthMonitor:
         return self._scheduler is not None
 
     async def start(self) -> None:
+        """Schedule the three jobs; silence is counted from now."""
         if self._scheduler is not None:
             return
         self.liveness.restart()

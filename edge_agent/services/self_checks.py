@@ -16,7 +16,7 @@ import logging
 import shutil
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any, NamedTuple, Protocol
@@ -177,7 +177,7 @@ class SelfCheckJob:
         result: CheckResult,
         now: datetime,
     ) -> tuple[_CheckState, NewRecord | None]:
-        state = _CheckState(False, now) if previous is None else _copy(previous)
+        state = _CheckState(False, now) if previous is None else replace(previous)
         if result.passed:
             state.passes, state.failures = state.passes + 1, 0
             if state.raised and state.passes >= self._settings.clear_after:
@@ -262,10 +262,6 @@ class SelfCheckJob:
         while not path.exists() and path.parent != path:
             path = path.parent
         return self._sources.disk_usage(path)
-
-
-def _copy(state: _CheckState) -> _CheckState:
-    return _CheckState(state.raised, state.since, state.failures, state.passes)
 
 
 def _row(

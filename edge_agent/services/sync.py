@@ -81,11 +81,15 @@ _CRASH_PAUSE_S = 5.0
 
 
 def consumer_name(stream: Stream | str) -> str:
+    """The cursor name of a stream's sync."""
     return f"{SYNC_PREFIX}{stream}"
 
 
 @dataclass(frozen=True, slots=True)
 class StreamStatus:
+    """How far a stream's sync has got; ``lag_s`` is the age of the oldest
+    record not yet acknowledged (None when there is none)."""
+
     stream: str
     state: str
     head: int
@@ -166,6 +170,7 @@ class SyncService:
     # --- running ----------------------------------------------------------------
 
     async def start(self) -> None:
+        """Start one worker per stream; nothing when sync is off or running."""
         if self._client_factory is None or self._tasks:
             return
         self._client = self._client_factory()
@@ -176,6 +181,7 @@ class SyncService:
         logger.info("Sync to the central server started for %s", self.streams)
 
     async def stop(self) -> None:
+        """Cancel the workers, wait for them, and close the client."""
         tasks, self._tasks = self._tasks, []
         for task in tasks:
             task.cancel()
@@ -216,14 +222,10 @@ class SyncService:
 
     async def step(self, stream: Stream) -> float:
         """Send at most one batch of ``stream``; return how long to wait next."""
-        if self._client is None:
-            if self._client_factory is None:
-                raise RuntimeError("sync is off: no central server is configured")
-            self._client = self._client_factory()
-        live = self._live[stream]
+        client = self._open_client()
         cursor = await self._cursor(stream)
         if cursor.stopped_reason is not None:
-            live.state = "stopped"
+            self._live[stream].state = "stopped"
             return self._settings.idle_interval_s
 
         source = self._sources[stream]
@@ -232,22 +234,33 @@ class SyncService:
         except _Unsendable as exc:
             await self._set_aside(stream, cursor, exc.seq, exc.reason)
             return 0.0
+        head = await source.head()
         if not batch:
-            if await source.head() > cursor.position:
-                reason = f"the records after seq {cursor.position} are missing"
-                await self._stop(stream, cursor, reason)
-            live.state = "idle"
-            return self._settings.idle_interval_s
+            return await self._idle(stream, cursor, head)
+
         try:
             # Each batch is a trace of its own: the worker serves no request.
             with tracing.continued(None):
-                ack = await self._client.send_batch(
-                    self._site_id, stream, batch, await source.head()
-                )
+                ack = await client.send_batch(self._site_id, stream, batch, head)
         except SyncError as exc:
             return await self._failed(stream, cursor, batch, exc)
         await self._acknowledged(stream, cursor, ack)
         return 0.0
+
+    def _open_client(self) -> CentralClient:
+        if self._client is None:
+            if self._client_factory is None:
+                raise RuntimeError("sync is off: no central server is configured")
+            self._client = self._client_factory()
+        return self._client
+
+    async def _idle(self, stream: Stream, cursor: Cursor, head: int) -> float:
+        """Nothing to send: stop the stream if records it should hold are gone."""
+        if head > cursor.position:
+            reason = f"the records after seq {cursor.position} are missing"
+            await self._stop(stream, cursor, reason)
+        self._live[stream].state = "idle"
+        return self._settings.idle_interval_s
 
     async def _next_batch(
         self, stream: Stream, source: StreamSource, after: int
@@ -294,7 +307,7 @@ class SyncService:
             )
         set_aside = [(q.seq, f"quarantined: {q.reason}") for q in ack.quarantined]
         await self._deliveries.acknowledge(cursor, ack.acked_seq, set_aside, now)
-        await self._prune(stream)
+        await self._prune(stream, max(cursor.position, ack.acked_seq))
         if ack.clock_skew_s is not None:
             logger.warning(
                 "The central server finds this site's clock off by %.1f s",
@@ -303,16 +316,19 @@ class SyncService:
         live.state, live.attempts = "sending", 0
         live.batch_limit = self._settings.batch_records
 
-    async def _prune(self, stream: Stream) -> None:
+    async def _prune(self, stream: Stream, acked: int) -> None:
         """Drop the outbox rows every reader of the stream is done with, so
-        disk use follows what is unsent, not what was ever written."""
+        disk use follows what is unsent, not what was ever written; ``acked``
+        is where this stream's cursor now stands."""
         if not isinstance(self._sources[stream], OutboxSource):
             return
-        names = [consumer_name(stream), *self._other_consumers.get(stream, [])]
-        positions = []
-        for name in names:
+        others = self._other_consumers.get(stream, [])
+        positions = [acked]
+        for name in others:
             cursor = await self._deliveries.find_cursor(name)
             positions.append(cursor.position if cursor else 0)
+        for name in [consumer_name(stream), *others]:
+            # A dead letter waits in the outbox for a redrive to send it.
             kept = await self._deliveries.oldest_kept(name)
             if kept is not None:
                 positions.append(kept - 1)
@@ -323,8 +339,6 @@ class SyncService:
     async def _failed(
         self, stream: Stream, cursor: Cursor, batch: list[Record], exc: SyncError
     ) -> float:
-        live = self._live[stream]
-        now = self._clock.now()
         if isinstance(exc, GapRefused):
             await self._follow_gap(stream, cursor, exc.expected_seq)
             return 0.0
@@ -340,11 +354,16 @@ class SyncService:
             return self._settings.idle_interval_s
         if isinstance(exc, BatchRejected):
             return await self._rejected(stream, cursor, batch, exc)
+        return await self._back_off(stream, cursor, exc)
 
+    async def _back_off(self, stream: Stream, cursor: Cursor, exc: SyncError) -> float:
+        """A failure worth another try: count it, and wait the longer of the
+        jittered backoff and the server's wish (within the cap)."""
+        live = self._live[stream]
         live.attempts += 1
         live.state = "backoff"
         await self._deliveries.record_failure(
-            cursor.consumer, cursor.attempts + 1, str(exc), now
+            cursor.consumer, cursor.attempts + 1, str(exc), self._clock.now()
         )
         wait = backoff(
             live.attempts - 1,
@@ -390,10 +409,9 @@ class SyncService:
     async def _too_large(
         self, stream: Stream, cursor: Cursor, batch: list[Record], exc: SyncError
     ) -> float:
-        live = self._live[stream]
         if len(batch) > 1:
-            live.batch_limit = max(1, len(batch) // 2)
-            logger.info("Sync of %s: batch too large, now %d", stream, live.batch_limit)
+            limit = self._halve(stream, batch)
+            logger.info("Sync of %s: batch too large, now %d", stream, limit)
             return 0.0
         if stream is Stream.AUDIT:
             await self._stop(stream, cursor, f"audit entry too large: {exc}")
@@ -412,12 +430,16 @@ class SyncService:
     ) -> float:
         """The server refuses the batch itself: halve it until the one record
         at fault is found, and set that one aside."""
-        live = self._live[stream]
         if len(batch) > 1:
-            live.batch_limit = max(1, len(batch) // 2)
+            self._halve(stream, batch)
             return 0.0
         await self._set_aside(stream, cursor, batch[0].seq, f"refused: {exc}")
         return 0.0
+
+    def _halve(self, stream: Stream, batch: list[Record]) -> int:
+        """Send half of ``batch`` next time; return the new limit."""
+        limit = self._live[stream].batch_limit = max(1, len(batch) // 2)
+        return limit
 
     async def _set_aside(
         self, stream: Stream, cursor: Cursor, seq: int, reason: str
@@ -435,13 +457,13 @@ class SyncService:
         """Stop the stream for an admin, and raise one anomaly saying why."""
         self._live[stream].state = "stopped"
         logger.error("Sync of %s stopped: %s", stream, reason)
+        now = self._clock.now()
         anomaly = NewRecord(
             EVENTS_STREAM,
             EventType.SYSTEM_ANOMALY.value,
-            self._clock.now(),
+            now,
             {"check": f"sync.{stream}", "detail": reason, "stream": str(stream)},
         )
-        now = self._clock.now()
         await self._deliveries.stop(cursor.consumer, reason, anomaly, now)
         self._on_events()
 
@@ -453,30 +475,42 @@ class SyncService:
     # --- status and controls ----------------------------------------------------
 
     async def status(self) -> list[StreamStatus]:
+        """Every stream's progress, state and dead letters, in stream order."""
         dead = await self._deliveries.dead_counts()
-        return [await self._status(stream, dead) for stream in self._sources]
+        cursors = await self._sync_cursors()
+        return [
+            await self._status(stream, cursors.get(consumer_name(stream)), dead)
+            for stream in self._sources
+        ]
 
-    async def _status(self, stream: Stream, dead: dict[str, int]) -> StreamStatus:
-        source = self._sources[stream]
-        consumer = consumer_name(stream)
-        cursor = await self._deliveries.find_cursor(consumer)
+    async def _status(
+        self, stream: Stream, cursor: Cursor | None, dead: dict[str, int]
+    ) -> StreamStatus:
         acked = cursor.position if cursor else 0
-        head = await source.head()
-        pending = await source.records(acked, 1)
-        lag_s = None
-        if pending:
-            lag_s = max((self._clock.now() - pending[0].occurred_at).total_seconds(), 0)
+        head = await self._sources[stream].head()
         return StreamStatus(
             stream=str(stream),
             state=self._state(stream, cursor),
             head=head,
             acked=acked,
             lag_records=max(head - acked, 0),
-            lag_s=lag_s,
+            lag_s=await self._lag_s(stream, acked),
             last_error=cursor.last_error if cursor else None,
             last_success_at=cursor.last_success_at if cursor else None,
-            dead_letters=dead.get(consumer, 0),
+            dead_letters=dead.get(consumer_name(stream), 0),
         )
+
+    async def _sync_cursors(self) -> dict[str, Cursor]:
+        """Every stream's cursor, by consumer name, in one query."""
+        found = await self._deliveries.cursors(SYNC_PREFIX)
+        return {cursor.consumer: cursor for cursor in found}
+
+    async def _lag_s(self, stream: Stream, acked: int) -> float | None:
+        """Age of the first record after ``acked``; None when there is none."""
+        pending = await self._sources[stream].records(acked, 1)
+        if not pending:
+            return None
+        return max((self._clock.now() - pending[0].occurred_at).total_seconds(), 0)
 
     def _state(self, stream: Stream, cursor: Cursor | None) -> str:
         if not self.enabled:
@@ -490,7 +524,13 @@ class SyncService:
         when sync is off (the monitor then has no sync lag to judge)."""
         if not self.enabled:
             return None
-        ages = [s.lag_s for s in await self.status() if s.lag_s is not None]
+        cursors = await self._sync_cursors()
+        ages = []
+        for stream in self._sources:
+            cursor = cursors.get(consumer_name(stream))
+            age = await self._lag_s(stream, cursor.position if cursor else 0)
+            if age is not None:
+                ages.append(age)
         return max(ages, default=0.0)
 
     async def dead_letters(
@@ -540,7 +580,7 @@ class SyncService:
         self, actor: Principal, action: str, stream: Stream, details: dict[str, int]
     ) -> None:
         if self._audit is not None:
-            target = f"sync:{stream}"
+            target = consumer_name(stream)
             await self._audit.record(actor, action, target=target, details=details)
 
     def _parse(self, stream: str) -> Stream:
