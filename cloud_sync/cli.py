@@ -11,7 +11,7 @@ import json
 import logging
 import signal
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from contextlib import nullcontext
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -238,12 +238,9 @@ def _with_store(config: Path | None, action: Callable[[Store], Awaitable[T]]) ->
     return _run(run())
 
 
-def _run(work: Awaitable[T]) -> T:
-    async def main() -> T:
-        return await work
-
+def _run(work: Coroutine[Any, Any, T]) -> T:
     try:
-        return asyncio.run(main())
+        return asyncio.run(work)
     except SyncProblem as exc:
         typer.echo(f"Error: {exc.detail}", err=True)
         raise typer.Exit(1) from exc

@@ -16,6 +16,8 @@ logger = logging.getLogger(__name__)
 
 
 class IngestService:
+    """Turns a site's batch into stored records and the acknowledgement."""
+
     def __init__(
         self, store: Store, settings: SyncSettings, clock: Callable[[], datetime]
     ) -> None:

@@ -51,6 +51,8 @@ class AttendancePage:
 
 
 class OfficeService:
+    """Reads the attendance of every site for the office, oldest first."""
+
     def __init__(self, store: Store) -> None:
         self._store = store
 

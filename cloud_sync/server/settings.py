@@ -22,6 +22,7 @@ from pydantic_settings import (
 )
 
 from cloud_sync.protocol import MAX_BATCH_BYTES, MAX_BATCH_RECORDS
+from cloud_sync.server.store import URL_PREFIXES
 
 CONFIG_ENV_VAR = "CLOUD_SYNC_CONFIG"
 _DATABASE_FILE = "cloud-sync.sqlite3"
@@ -69,9 +70,7 @@ class DatabaseSettings(_Section):
     @field_validator("url")
     @classmethod
     def _check_url(cls, value: str) -> str:
-        if value and not value.startswith(
-            ("sqlite://", "postgresql://", "postgres://")
-        ):
+        if value and not value.startswith(URL_PREFIXES):
             raise ValueError("must start with sqlite:// or postgresql://")
         return value
 

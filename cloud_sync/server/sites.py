@@ -11,13 +11,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from cloud_sync.protocol import SiteId, Stream
 from cloud_sync.server.errors import Conflict, InvalidRequest, NotFound
-from cloud_sync.server.store.model import (
-    ChainState,
-    Site,
-    SiteExists,
-    Store,
-    StreamHead,
-)
+from cloud_sync.server.store.model import Site, SiteExists, Store, StreamHead
 from cloud_sync.server.tokens import new_token, token_hash
 
 logger = logging.getLogger(__name__)
@@ -35,10 +29,6 @@ class SiteStatus:
     @property
     def chain(self) -> StreamHead:
         return self.heads.get(Stream.AUDIT, StreamHead(self.site.site_id, Stream.AUDIT))
-
-    @property
-    def chain_state(self) -> ChainState:
-        return self.chain.chain_state
 
 
 class SiteService:

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+import random
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from cloud_sync.audit_chain import GENESIS_HASH, entry_hash, time_text
-from cloud_sync.protocol import Batch, Record, Stream
+from cloud_sync.client import CentralClient, GapRefused
+from cloud_sync.protocol import Batch, Record, Stream, split_batches
 from cloud_sync.server.batches import prepare_batch
 from cloud_sync.server.store.model import PreparedBatch
 
@@ -94,6 +98,40 @@ def wire(
         records=items,
     )
     return batch.model_dump(mode="json")
+
+
+async def deliver(
+    client: CentralClient,
+    site_id: str,
+    stream: Stream,
+    items: list[Record],
+    *,
+    max_records: int,
+    site_head: int,
+    on_acked: Callable[[int], None] | None = None,
+    pause_s: float = 0.0,
+) -> int:
+    """Send ``items`` in batches until all are acknowledged; return the last seq.
+
+    On a gap the sender resends from the seq the server expects, so senders
+    racing on one stream converge. ``on_acked`` hears each new high-water
+    mark; ``pause_s`` bounds a random pause after each acknowledgement.
+    """
+    batches = list(split_batches(items, max_records=max_records))
+    acked = 0
+    while acked < len(items):
+        batch = next(b for b in batches if b[0].seq <= acked + 1 <= b[-1].seq)
+        try:
+            ack = await client.send_batch(site_id, stream, batch, site_head)
+        except GapRefused as gap:
+            acked = gap.expected_seq - 1
+        else:
+            acked = ack.acked_seq
+            if pause_s:
+                await asyncio.sleep(random.random() * pause_s)
+        if on_acked is not None:
+            on_acked(acked)
+    return acked
 
 
 def prepared(

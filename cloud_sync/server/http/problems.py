@@ -15,18 +15,27 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from cloud_sync.protocol import PROBLEM_CONTENT_TYPE, Problem, ProblemType, problem_type
-from cloud_sync.server.errors import SyncProblem
+from cloud_sync.server.errors import (
+    BodyTooLarge,
+    Forbidden,
+    InvalidRequest,
+    NotFound,
+    SyncProblem,
+    Unauthorized,
+)
 from cloud_sync.server.http.request_id import request_id_var
 
 logger = logging.getLogger(__name__)
 
+# aiohttp's own errors answered as the domain error of the same status, with
+# its type and title; 405 has no domain error, and aiohttp's 415 is about the
+# media type only, not the encoding as well.
 _HTTP_PROBLEMS: dict[int, tuple[ProblemType, str]] = {
-    400: (ProblemType.INVALID_REQUEST, "Invalid request"),
-    401: (ProblemType.UNAUTHORIZED, "Unauthorized"),
-    403: (ProblemType.FORBIDDEN, "Forbidden"),
-    404: (ProblemType.NOT_FOUND, "Not found"),
+    **{
+        problem.status: (problem.slug, problem.title)
+        for problem in (InvalidRequest, Unauthorized, Forbidden, NotFound, BodyTooLarge)
+    },
     405: (ProblemType.METHOD_NOT_ALLOWED, "Method not allowed"),
-    413: (ProblemType.BODY_TOO_LARGE, "Body too large"),
     415: (ProblemType.UNSUPPORTED_MEDIA_TYPE, "Unsupported media type"),
 }
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from cloud_sync.audit_chain import time_text
@@ -54,5 +55,5 @@ def _head_view(head: StreamHead | None, site_id: str, stream: Stream) -> dict[st
     }
 
 
-def _time(moment: Any) -> str | None:
+def _time(moment: datetime | None) -> str | None:
     return None if moment is None else time_text(moment)

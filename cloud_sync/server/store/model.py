@@ -2,7 +2,8 @@
 
 Two implementations stand behind :class:`Store`: SQLite for one office
 (``sqlite.py``) and PostgreSQL for several replicas (``postgres.py``). Both
-run the same batch flow (``flow.py``) through a :class:`BatchTransaction`.
+run the same batch flow (``flow.py``) through a :class:`BatchTransaction`
+and map rows with the same helpers (``rows.py``).
 """
 
 from __future__ import annotations
@@ -142,7 +143,10 @@ class AttendanceRow:
 
 
 class BatchTransaction(Protocol):
-    """The steps of applying one batch, all inside one write transaction."""
+    """The steps of applying one batch, all inside one write transaction.
+
+    The flow calls the insert and release steps only with rows to write.
+    """
 
     async def lock_head(self, site_id: str, stream: Stream) -> StreamHead:
         """The stream's head row, created when missing, locked until commit."""

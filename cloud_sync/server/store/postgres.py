@@ -11,7 +11,6 @@ start together apply each migration once.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -20,21 +19,27 @@ from typing import Any, Final
 
 import asyncpg
 
-from cloud_sync.audit_chain import canonical_json
 from cloud_sync.protocol import Quarantined, Stream
-from cloud_sync.server.errors import ChainBroken, Unavailable
+from cloud_sync.server.errors import Unavailable
 from cloud_sync.server.store.flow import run_batch
 from cloud_sync.server.store.model import (
     AttendanceQuery,
     AttendanceRow,
     BatchOutcome,
-    ChainState,
     PreparedBatch,
     QuarantineRow,
     Site,
     SiteExists,
     StoredRecord,
     StreamHead,
+)
+from cloud_sync.server.store.rows import (
+    SITE_TABLES,
+    attendance_row_of,
+    attendance_sql,
+    head_of,
+    record_rows,
+    site_of,
 )
 from cloud_sync.server.store.schema import POSTGRES_MIGRATIONS
 
@@ -110,11 +115,6 @@ WHERE site_id = $1 AND stream = $2 AND seq BETWEEN $3 AND $4 ORDER BY seq
 _TOUCH_SITE = """
 UPDATE sites SET last_contact_at = $1, clock_skew_s = $2 WHERE site_id = $3
 """
-_SITE_TABLES = ("stream_heads", "records", "quarantine", "idempotency_keys", "sites")
-_ATTENDANCE = """
-SELECT site_id, seq, id, type, occurred_at, day, person_id, payload FROM records
-WHERE stream = 'attendance'
-"""
 
 
 class PostgresStore:
@@ -163,17 +163,16 @@ class PostgresStore:
 
     async def remove_site(self, site_id: str) -> bool:
         async with self._transaction() as conn:
-            for table in _SITE_TABLES:
+            for table in SITE_TABLES:
                 status = await conn.execute(
                     f"DELETE FROM {table} WHERE site_id = $1", site_id
                 )
-        # The sites table comes last: its count says whether the site existed.
         return bool(status == "DELETE 1")
 
     async def list_sites(self) -> list[Site]:
         async with self._connection() as conn:
             rows = await conn.fetch("SELECT * FROM sites ORDER BY site_id")
-        return [_site(row) for row in rows]
+        return [site_of(row, _as_is) for row in rows]
 
     async def site_for_token(self, token_hash: str) -> str | None:
         sql = "SELECT site_id FROM sites WHERE token_hash = $1"
@@ -190,9 +189,7 @@ class PostgresStore:
     async def apply_batch(self, batch: PreparedBatch) -> BatchOutcome:
         async with self._transaction() as conn:
             result = await run_batch(_PostgresBatch(conn), batch)
-        if result.chain_break is not None:
-            raise ChainBroken(result.chain_break.seq, result.chain_break.reason)
-        return result.outcome
+        return result.settled()
 
     async def stream_heads(self, site_id: str | None = None) -> list[StreamHead]:
         sql = "SELECT * FROM stream_heads"
@@ -201,13 +198,13 @@ class PostgresStore:
             sql, params = sql + " WHERE site_id = $1", (site_id,)
         async with self._connection() as conn:
             rows = await conn.fetch(sql + " ORDER BY site_id, stream", *params)
-        return [_head(row) for row in rows]
+        return [head_of(row, _as_is) for row in rows]
 
     async def attendance(self, query: AttendanceQuery) -> list[AttendanceRow]:
-        sql, params = _attendance_sql(query)
+        sql, params = attendance_sql(query, _placeholder, _as_is)
         async with self._connection() as conn:
             rows = await conn.fetch(sql, *params)
-        return [_attendance_row(row) for row in rows]
+        return [attendance_row_of(row, _as_is) for row in rows]
 
     async def count_records(self, site_id: str, stream: Stream) -> int:
         sql = "SELECT COUNT(*) FROM records WHERE site_id = $1 AND stream = $2"
@@ -260,7 +257,7 @@ class _PostgresBatch:
     async def lock_head(self, site_id: str, stream: Stream) -> StreamHead:
         await self._conn.execute(_INSERT_HEAD, site_id, stream.value)
         row = await self._conn.fetchrow(_LOCK_HEAD, site_id, stream.value)
-        return _head(row)
+        return head_of(row, _as_is)
 
     async def stored_digest(self, site_id: str, stream: Stream, key: str) -> str | None:
         value = await self._conn.fetchval(_SELECT_DIGEST, site_id, stream.value, key)
@@ -273,20 +270,18 @@ class _PostgresBatch:
     async def insert_records(
         self, batch: PreparedBatch, records: Sequence[StoredRecord]
     ) -> None:
-        if records:
-            rows = [_record_params(batch, record) for record in records]
-            await self._conn.executemany(_INSERT_RECORD, rows)
+        rows = record_rows(batch, records, _as_is)
+        await self._conn.executemany(_INSERT_RECORD, rows)
 
     async def insert_quarantine(
         self, batch: PreparedBatch, rows: Sequence[QuarantineRow]
     ) -> None:
-        if rows:
-            received = batch.received_at
-            params = [
-                (batch.site_id, batch.stream.value, q.seq, q.reason, q.raw, received)
-                for q in rows
-            ]
-            await self._conn.executemany(_INSERT_QUARANTINE, params)
+        received = batch.received_at
+        params = [
+            (batch.site_id, batch.stream.value, q.seq, q.reason, q.raw, received)
+            for q in rows
+        ]
+        await self._conn.executemany(_INSERT_QUARANTINE, params)
 
     async def advance_head(
         self, batch: PreparedBatch, acked_seq: int, chain_hash: str | None
@@ -321,9 +316,8 @@ class _PostgresBatch:
     async def release_quarantine(
         self, site_id: str, stream: Stream, seqs: Sequence[int]
     ) -> None:
-        if seqs:
-            params = [(site_id, stream.value, seq) for seq in seqs]
-            await self._conn.executemany(_RELEASE_QUARANTINE, params)
+        params = [(site_id, stream.value, seq) for seq in seqs]
+        await self._conn.executemany(_RELEASE_QUARANTINE, params)
 
     async def quarantined_between(
         self, site_id: str, stream: Stream, first: int, last: int
@@ -334,80 +328,10 @@ class _PostgresBatch:
         return [Quarantined(seq=int(r["seq"]), reason=str(r["reason"])) for r in rows]
 
 
-def _record_params(batch: PreparedBatch, record: StoredRecord) -> tuple[Any, ...]:
-    return (
-        batch.site_id,
-        batch.stream.value,
-        record.seq,
-        record.id,
-        record.type,
-        record.occurred_at,
-        record.monotonic_ns,
-        record.boot_id,
-        canonical_json(record.payload),
-        record.day,
-        record.person_id,
-        record.chain_hash,
-        batch.received_at,
-    )
+def _placeholder(n: int) -> str:
+    return f"${n}"
 
 
-def _attendance_sql(query: AttendanceQuery) -> tuple[str, list[Any]]:
-    clauses: list[str] = []
-    params: list[Any] = []
-    for column, op, value in (
-        ("site_id", "=", query.site_id),
-        ("person_id", "=", query.person_id),
-        ("day", ">=", query.day_from),
-        ("day", "<=", query.day_to),
-    ):
-        if value is not None:
-            params.append(value)
-            clauses.append(f"{column} {op} ${len(params)}")
-    if query.after is not None:
-        after = query.after
-        params += [after.occurred_at, after.site_id, after.seq]
-        n = len(params)
-        clauses.append(f"(occurred_at, site_id, seq) > (${n - 2}, ${n - 1}, ${n})")
-
-    params.append(query.limit)
-    where = "".join(f" AND {clause}" for clause in clauses)
-    order = f" ORDER BY occurred_at, site_id, seq LIMIT ${len(params)}"
-    return _ATTENDANCE + where + order, params
-
-
-def _site(row: Any) -> Site:
-    skew = row["clock_skew_s"]
-    return Site(
-        site_id=str(row["site_id"]),
-        name=str(row["name"]),
-        created_at=row["created_at"],
-        last_contact_at=row["last_contact_at"],
-        clock_skew_s=None if skew is None else float(skew),
-    )
-
-
-def _head(row: Any) -> StreamHead:
-    return StreamHead(
-        site_id=str(row["site_id"]),
-        stream=Stream(row["stream"]),
-        acked_seq=int(row["acked_seq"]),
-        site_head=int(row["site_head"]),
-        updated_at=row["updated_at"],
-        chain_hash=row["chain_hash"],
-        chain_state=ChainState(row["chain_state"]),
-        chain_problem=row["chain_problem"],
-    )
-
-
-def _attendance_row(row: Any) -> AttendanceRow:
-    return AttendanceRow(
-        site_id=str(row["site_id"]),
-        seq=int(row["seq"]),
-        id=str(row["id"]),
-        type=str(row["type"]),
-        occurred_at=row["occurred_at"],
-        day=str(row["day"]),
-        person_id=row["person_id"],
-        payload=json.loads(row["payload"]),
-    )
+def _as_is(moment: Any) -> Any:
+    """asyncpg reads and writes ``TIMESTAMPTZ`` as aware datetimes already."""
+    return moment

@@ -12,32 +12,37 @@ power cut, not only a crash of the process.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import sqlite3
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import aiosqlite
 
-from cloud_sync.audit_chain import canonical_json, time_text
+from cloud_sync.audit_chain import time_text
 from cloud_sync.protocol import Quarantined, Stream
-from cloud_sync.server.errors import ChainBroken, Unavailable
+from cloud_sync.server.errors import Unavailable
 from cloud_sync.server.store.flow import run_batch
 from cloud_sync.server.store.model import (
     AttendanceQuery,
     AttendanceRow,
     BatchOutcome,
-    ChainState,
     PreparedBatch,
     QuarantineRow,
     Site,
     SiteExists,
     StoredRecord,
     StreamHead,
+)
+from cloud_sync.server.store.rows import (
+    SITE_TABLES,
+    attendance_row_of,
+    attendance_sql,
+    head_of,
+    record_rows,
+    site_of,
 )
 from cloud_sync.server.store.schema import SQLITE_MIGRATIONS
 
@@ -100,11 +105,6 @@ SELECT seq, reason FROM quarantine
 WHERE site_id = ? AND stream = ? AND seq BETWEEN ? AND ? ORDER BY seq
 """
 _TOUCH_SITE = "UPDATE sites SET last_contact_at = ?, clock_skew_s = ? WHERE site_id = ?"
-_SITE_TABLES = ("stream_heads", "records", "quarantine", "idempotency_keys", "sites")
-_ATTENDANCE = """
-SELECT site_id, seq, id, type, occurred_at, day, person_id, payload FROM records
-WHERE stream = 'attendance'
-"""
 
 
 class SqliteStore:
@@ -156,16 +156,15 @@ class SqliteStore:
 
     async def remove_site(self, site_id: str) -> bool:
         async with self._write() as conn:
-            for table in _SITE_TABLES:
+            for table in SITE_TABLES:
                 sql = f"DELETE FROM {table} WHERE site_id = ?"
                 cursor = await conn.execute(sql, (site_id,))
-            # The sites table comes last: its count says whether the site existed.
             return cursor.rowcount == 1
 
     async def list_sites(self) -> list[Site]:
         async with self._read() as conn:
             rows = await conn.execute_fetchall("SELECT * FROM sites ORDER BY site_id")
-        return [_site(row) for row in rows]
+        return [site_of(row, _read_time) for row in rows]
 
     async def site_for_token(self, token_hash: str) -> str | None:
         sql = "SELECT site_id FROM sites WHERE token_hash = ?"
@@ -182,9 +181,7 @@ class SqliteStore:
     async def apply_batch(self, batch: PreparedBatch) -> BatchOutcome:
         async with self._write() as conn:
             result = await run_batch(_SqliteBatch(conn), batch)
-        if result.chain_break is not None:
-            raise ChainBroken(result.chain_break.seq, result.chain_break.reason)
-        return result.outcome
+        return result.settled()
 
     async def stream_heads(self, site_id: str | None = None) -> list[StreamHead]:
         sql = "SELECT * FROM stream_heads"
@@ -195,13 +192,13 @@ class SqliteStore:
             rows = await conn.execute_fetchall(
                 sql + " ORDER BY site_id, stream", params
             )
-        return [_head(row) for row in rows]
+        return [head_of(row, _read_time) for row in rows]
 
     async def attendance(self, query: AttendanceQuery) -> list[AttendanceRow]:
-        sql, params = _attendance_sql(query)
+        sql, params = attendance_sql(query, _placeholder, time_text)
         async with self._read() as conn:
             rows = await conn.execute_fetchall(sql, params)
-        return [_attendance_row(row) for row in rows]
+        return [attendance_row_of(row, _read_time) for row in rows]
 
     async def count_records(self, site_id: str, stream: Stream) -> int:
         sql = "SELECT COUNT(*) FROM records WHERE site_id = ? AND stream = ?"
@@ -265,7 +262,7 @@ class _SqliteBatch:
         rows = list(
             await self._conn.execute_fetchall(_SELECT_HEAD, (site_id, stream.value))
         )
-        return _head(rows[0])
+        return head_of(rows[0], _read_time)
 
     async def stored_digest(self, site_id: str, stream: Stream, key: str) -> str | None:
         params = (site_id, stream.value, key)
@@ -279,8 +276,7 @@ class _SqliteBatch:
     async def insert_records(
         self, batch: PreparedBatch, records: Sequence[StoredRecord]
     ) -> None:
-        received = time_text(batch.received_at)
-        rows = [_record_params(batch, record, received) for record in records]
+        rows = record_rows(batch, records, time_text)
         await self._conn.executemany(_INSERT_RECORD, rows)
 
     async def insert_quarantine(
@@ -341,86 +337,12 @@ class _SqliteBatch:
         return [Quarantined(seq=int(row[0]), reason=str(row[1])) for row in rows]
 
 
-def _record_params(
-    batch: PreparedBatch, record: StoredRecord, received: str
-) -> tuple[Any, ...]:
-    return (
-        batch.site_id,
-        batch.stream.value,
-        record.seq,
-        record.id,
-        record.type,
-        time_text(record.occurred_at),
-        record.monotonic_ns,
-        record.boot_id,
-        canonical_json(record.payload),
-        record.day,
-        record.person_id,
-        record.chain_hash,
-        received,
-    )
+def _placeholder(_: int) -> str:
+    return "?"
 
 
-def _attendance_sql(query: AttendanceQuery) -> tuple[str, list[Any]]:
-    clauses: list[str] = []
-    params: list[Any] = []
-    for column, op, value in (
-        ("site_id", "=", query.site_id),
-        ("person_id", "=", query.person_id),
-        ("day", ">=", query.day_from),
-        ("day", "<=", query.day_to),
-    ):
-        if value is not None:
-            clauses.append(f"{column} {op} ?")
-            params.append(value)
-    if query.after is not None:
-        clauses.append("(occurred_at, site_id, seq) > (?, ?, ?)")
-        after = query.after
-        params += [time_text(after.occurred_at), after.site_id, after.seq]
-
-    where = "".join(f" AND {clause}" for clause in clauses)
-    order = " ORDER BY occurred_at, site_id, seq LIMIT ?"
-    return _ATTENDANCE + where + order, [*params, query.limit]
-
-
-def _site(row: sqlite3.Row) -> Site:
-    return Site(
-        site_id=row["site_id"],
-        name=row["name"],
-        created_at=datetime.fromisoformat(row["created_at"]),
-        last_contact_at=_time_or_none(row["last_contact_at"]),
-        clock_skew_s=row["clock_skew_s"],
-    )
-
-
-def _head(row: sqlite3.Row) -> StreamHead:
-    return StreamHead(
-        site_id=row["site_id"],
-        stream=Stream(row["stream"]),
-        acked_seq=int(row["acked_seq"]),
-        site_head=int(row["site_head"]),
-        updated_at=_time_or_none(row["updated_at"]),
-        chain_hash=row["chain_hash"],
-        chain_state=ChainState(row["chain_state"]),
-        chain_problem=row["chain_problem"],
-    )
-
-
-def _attendance_row(row: sqlite3.Row) -> AttendanceRow:
-    return AttendanceRow(
-        site_id=row["site_id"],
-        seq=int(row["seq"]),
-        id=row["id"],
-        type=row["type"],
-        occurred_at=datetime.fromisoformat(row["occurred_at"]),
-        day=row["day"],
-        person_id=row["person_id"],
-        payload=json.loads(row["payload"]),
-    )
-
-
-def _time_or_none(text: str | None) -> datetime | None:
-    return datetime.fromisoformat(text) if text else None
+def _read_time(text: str) -> datetime:
+    return datetime.fromisoformat(text)
 
 
 def _now() -> datetime:

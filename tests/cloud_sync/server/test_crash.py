@@ -9,12 +9,12 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from cloud_sync.client import CentralClient, GapRefused, Retryable
-from cloud_sync.protocol import Record, Stream, split_batches
+from cloud_sync.client import CentralClient, Retryable
+from cloud_sync.protocol import Record, Stream
 from cloud_sync.server.http.app import utc_now
 from cloud_sync.server.sites import SiteService
 from cloud_sync.server.store import build_store
-from tests.cloud_sync.helpers import records
+from tests.cloud_sync.helpers import deliver, records
 
 SITE = "site-a"
 TOTAL = 2000
@@ -68,17 +68,15 @@ async def _send_all(
     client: CentralClient, items: list[Record], progress: Progress
 ) -> int:
     """Send batches until every record is acknowledged; track ``progress``."""
-    batches = list(split_batches(items, max_records=25))
-    while progress.acked < len(items):
-        start = progress.acked + 1
-        batch = next(b for b in batches if b[0].seq <= start <= b[-1].seq)
-        try:
-            ack = await client.send_batch(SITE, Stream.EVENTS, batch, TOTAL)
-        except GapRefused as gap:
-            progress.update(gap.expected_seq - 1)
-            continue
-        progress.update(ack.acked_seq)
-    return progress.acked
+    return await deliver(
+        client,
+        SITE,
+        Stream.EVENTS,
+        items,
+        max_records=25,
+        site_head=TOTAL,
+        on_acked=progress.update,
+    )
 
 
 async def _send_until_killed(

@@ -3,34 +3,30 @@
 from __future__ import annotations
 
 import asyncio
-import random
 
-from cloud_sync.client import CentralClient, GapRefused
-from cloud_sync.protocol import Record, Stream, split_batches
+from cloud_sync.client import CentralClient
+from cloud_sync.protocol import Record, Stream
 from cloud_sync.server.http.app import CentralServer
 from cloud_sync.server.http.keys import STORE
 from cloud_sync.server.tokens import new_token
 from tests.cloud_sync.conftest import central_settings, start_central
-from tests.cloud_sync.helpers import audit_chain, audit_records, records
+from tests.cloud_sync.helpers import audit_chain, audit_records, deliver, records
 
 SITE = "site-a"
 TOTAL = 600
 
 
 async def _deliver(client: CentralClient, stream: Stream, items: list[Record]) -> int:
-    """Send every batch in order, resending from the server's expected seq on a gap."""
-    batches = list(split_batches(items, max_records=40))
-    acked = 0
-    while acked < len(items):
-        batch = next(b for b in batches if b[0].seq <= acked + 1 <= b[-1].seq)
-        try:
-            ack = await client.send_batch(SITE, stream, batch, len(items))
-        except GapRefused as gap:
-            acked = gap.expected_seq - 1
-            continue
-        acked = ack.acked_seq
-        await asyncio.sleep(random.random() / 1000)
-    return acked
+    """Send every batch in order, with a pause of up to 1 ms after each ack."""
+    return await deliver(
+        client,
+        SITE,
+        stream,
+        items,
+        max_records=40,
+        site_head=len(items),
+        pause_s=0.001,
+    )
 
 
 async def test_two_replicas_store_each_record_once(pg_url: str) -> None:
