@@ -17,6 +17,8 @@ import numpy as np
 from local_services import Service, edge_agent, free_port, reference_recognizer, stop
 from synthetic_faces import encode_jpeg, face_image, stranger_identity
 
+from tests.support import JPEG
+
 API_KEY = "durability-key"
 FRAMES = 12
 # Fail fast and retry soon, so an outage of a few seconds is short to wait out.
@@ -44,9 +46,7 @@ def _push_frames(edge: Service, count: int) -> list[str]:
     with httpx.Client(base_url=edge.url, headers={"X-API-Key": key}) as camera:
         for _ in range(count):
             image = encode_jpeg(face_image(stranger_identity(rng), rng=rng))
-            response = camera.post(
-                "/v1/frames", content=image, headers={"Content-Type": "image/jpeg"}
-            )
+            response = camera.post("/v1/frames", content=image, headers=JPEG)
             assert response.status_code == 202, response.text
             ids.append(response.json()["frame_id"])
     return ids

@@ -18,8 +18,9 @@ import pytest
 from local_services import Service, edge_agent, reference_recognizer, stop
 from synthetic_faces import encode_jpeg, face_image, stranger_identity
 
+from tests.support import JPEG
+
 API_KEY = "end-to-end-key"
-JPEG = {"Content-Type": "image/jpeg"}
 
 
 @pytest.fixture

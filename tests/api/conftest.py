@@ -90,6 +90,12 @@ async def api(appliance: Appliance) -> AsyncIterator[aiohttp.ClientSession]:
         yield session
 
 
+async def read_json(response: aiohttp.ClientResponse, status: int) -> Any:
+    """The response's JSON body, once its status is checked to be ``status``."""
+    assert response.status == status, await response.text()
+    return await response.json(content_type=None)
+
+
 async def decided(session: aiohttp.ClientSession, frame_id: str) -> dict[str, Any]:
     """The frame's status once decided (polled, bounded)."""
     for _ in range(400):

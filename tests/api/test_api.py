@@ -20,8 +20,7 @@ from edge_agent.gateway.problem_details import PROBLEM_TYPE_BASE
 from edge_agent.models import Role, local_admin
 from tests import servers
 from tests.api.conftest import decided
-
-JPEG = {"Content-Type": "image/jpeg"}
+from tests.support import JPEG
 
 
 async def _problem(response: aiohttp.ClientResponse, status: int, slug: str) -> Any:

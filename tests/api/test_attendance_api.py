@@ -12,9 +12,9 @@ from synthetic_faces import encode_jpeg, face_image, stranger_identity
 
 from edge_agent.clock import from_text
 from edge_agent.models import Role
-from tests.api.conftest import Appliance, ApplianceFactory, decided
+from tests.api.conftest import Appliance, ApplianceFactory, decided, read_json
+from tests.support import JPEG
 
-JPEG = {"Content-Type": "image/jpeg"}
 # On the camera "vault" nobody clears the match threshold: every match of an
 # enrolled face lands in the grey zone. Other cameras keep the defaults.
 VAULT_RULES = {
@@ -22,19 +22,14 @@ VAULT_RULES = {
 }
 
 
-async def _json(response: aiohttp.ClientResponse, status: int) -> Any:
-    assert response.status == status, await response.text()
-    return await response.json(content_type=None)
-
-
 async def _enroll(api: aiohttp.ClientSession, employee_no: str, identity: str) -> str:
     async with api.post(
         "/v1/users", json={"employee_no": employee_no, "name": identity}
     ) as r:
-        person_id: str = (await _json(r, 201))["id"]
+        person_id: str = (await read_json(r, 201))["id"]
     image = encode_jpeg(face_image(identity))
     async with api.post(f"/v1/users/{person_id}/faces", data=image, headers=JPEG) as r:
-        await _json(r, 201)
+        await read_json(r, 201)
     return person_id
 
 
@@ -42,7 +37,7 @@ async def _camera(api: aiohttp.ClientSession, camera_id: str, direction: str) ->
     async with api.post(
         "/v1/cameras", json={"id": camera_id, "direction": direction}
     ) as r:
-        await _json(r, 201)
+        await read_json(r, 201)
 
 
 async def _push(
@@ -52,7 +47,7 @@ async def _push(
     frame = encode_jpeg(face_image(identity, rng=np.random.default_rng(seed)))
     headers = {**JPEG, "X-Camera-Id": camera_id}
     async with api.post("/v1/frames", data=frame, headers=headers) as r:
-        accepted = await _json(r, 202)
+        accepted = await read_json(r, 202)
     return await decided(api, accepted["frame_id"])
 
 
@@ -70,22 +65,22 @@ async def test_a_grey_zone_match_is_reviewed_into_a_mark(
         await _camera(api, "vault", "entry")
         frame = await _push(api, "vault", "alice", 1)
         async with api.get("/v1/reviews") as r:
-            queue = await _json(r, 200)
+            queue = await read_json(r, 200)
         review_id = queue["reviews"][0]["id"]
         async with api.post(
             f"/v1/reviews/{review_id}", json={"action": "confirm"}
         ) as r:
-            confirmed = await _json(r, 200)
+            confirmed = await read_json(r, 200)
         async with api.post(
             f"/v1/reviews/{review_id}", json={"action": "confirm"}
         ) as r:
             again = r.status
         async with api.get("/v1/attendance", params={"day": "today"}) as r:
-            marks = (await _json(r, 200))["attendance"]
+            marks = (await read_json(r, 200))["attendance"]
         async with api.get(
             "/v1/audit/logs", params={"action": "attendance.reviewed"}
         ) as r:
-            audit = (await _json(r, 200))["entries"]
+            audit = (await read_json(r, 200))["entries"]
 
     assert [d["outcome"] for d in frame["decisions"]] == ["needs_review"]
     assert queue["next_cursor"] is None
@@ -111,10 +106,10 @@ async def test_reviews_are_rejected_with_a_comment_and_listed_by_state(
             await _camera(api, "vault", "entry")
             await _push(api, "vault", "alice", 2)
             async with api.get("/v1/reviews") as r:
-                review_id = (await _json(r, 200))["reviews"][0]["id"]
+                review_id = (await read_json(r, 200))["reviews"][0]["id"]
             path = f"/v1/reviews/{review_id}"
             async with api.post(path, json={"action": "reject"}) as r:
-                without_comment = await _json(r, 422)
+                without_comment = await read_json(r, 422)
             async with appliance.session(user) as viewer:
                 async with viewer.post(
                     path, json={"action": "reject", "comment": "no"}
@@ -125,11 +120,11 @@ async def test_reviews_are_rejected_with_a_comment_and_listed_by_state(
             async with api.post(
                 path, json={"action": "reject", "comment": "a visitor"}
             ) as r:
-                rejected = await _json(r, 200)
+                rejected = await read_json(r, 200)
             async with api.get("/v1/reviews") as r:
-                pending = (await _json(r, 200))["reviews"]
+                pending = (await read_json(r, 200))["reviews"]
             async with api.get("/v1/reviews", params={"state": "rejected"}) as r:
-                settled = (await _json(r, 200))["reviews"]
+                settled = (await read_json(r, 200))["reviews"]
             async with api.post("/v1/reviews/999", json={"action": "confirm"}) as r:
                 missing = r.status
 
@@ -158,7 +153,7 @@ async def test_corrections_add_and_void_marks_without_rewriting_them(
         "/v1/attendance/corrections",
         json={"action": "void", "mark_id": mark_id, "comment": "a colleague"},
     ) as r:
-        voided = await _json(r, 201)
+        voided = await read_json(r, 201)
     async with api.post(
         "/v1/attendance/corrections",
         json={
@@ -169,21 +164,21 @@ async def test_corrections_add_and_void_marks_without_rewriting_them(
             "comment": "badge reader down",
         },
     ) as r:
-        added = await _json(r, 201)
+        added = await read_json(r, 201)
     async with api.post(
         "/v1/attendance/corrections", json={"action": "void", "mark_id": mark_id}
     ) as r:
         no_comment = r.status
     async with api.get("/v1/attendance") as r:
-        counted = (await _json(r, 200))["attendance"]
+        counted = (await read_json(r, 200))["attendance"]
     async with api.get("/v1/attendance", params={"include_voided": "true"}) as r:
-        everything = (await _json(r, 200))["attendance"]
+        everything = (await read_json(r, 200))["attendance"]
     async with api.get("/v1/attendance/corrections", params={"person": "E1"}) as r:
-        corrections = (await _json(r, 200))["corrections"]
+        corrections = (await read_json(r, 200))["corrections"]
     async with api.get(
         "/v1/audit/logs", params={"action": "attendance.corrected"}
     ) as r:
-        audit = (await _json(r, 200))["entries"]
+        audit = (await read_json(r, 200))["entries"]
 
     assert voided["correction"]["action"] == "void"
     assert added["mark"]["manual"] is True
@@ -218,7 +213,7 @@ async def test_decisions_are_listed_with_codes_filters_and_a_cursor(
         "/v1/attendance/decisions",
         params={"reason_code": "below_unknown_threshold", "limit": "1"},
     ) as r:
-        first = await _json(r, 200)
+        first = await read_json(r, 200)
     async with api.get(
         "/v1/attendance/decisions",
         params={
@@ -226,12 +221,12 @@ async def test_decisions_are_listed_with_codes_filters_and_a_cursor(
             "cursor": str(first["next_cursor"]),
         },
     ) as r:
-        rest = await _json(r, 200)
+        rest = await read_json(r, 200)
     async with api.get(
         "/v1/attendance/decisions",
         params={"outcome": "marked", "person": "E1", "day": "today", "camera": "gate"},
     ) as r:
-        marked = await _json(r, 200)
+        marked = await read_json(r, 200)
     async with api.get(
         "/v1/attendance/decisions", params={"reason_code": "no_such_code"}
     ) as r:
@@ -267,12 +262,12 @@ async def test_the_daily_report_applies_the_shift(appliance: Appliance) -> None:
         alice = await _enroll(api, "E1", "alice")
         await _camera(api, "exit", "exit")
         async with api.post("/v1/shifts", json=shift) as r:
-            created = await _json(r, 201)
+            created = await read_json(r, 201)
         async with api.put(
             f"/v1/users/{alice}/shift",
             json={"shift": "early", "effective_from": "2020-01-01"},
         ) as r:
-            assigned = await _json(r, 200)
+            assigned = await read_json(r, 200)
         async with api.post(
             "/v1/attendance/corrections",
             json={
@@ -283,15 +278,15 @@ async def test_the_daily_report_applies_the_shift(appliance: Appliance) -> None:
                 "comment": "forgot to look at the camera",
             },
         ) as r:
-            check_in = (await _json(r, 201))["mark"]
+            check_in = (await read_json(r, 201))["mark"]
         await _push(api, "exit", "alice", 6)
         async with api.get("/v1/attendance", params={"person": "E1"}) as r:
-            out = (await _json(r, 200))["attendance"][-1]
+            out = (await read_json(r, 200))["attendance"][-1]
         work_day = check_in["work_day"]
         async with api.get("/v1/attendance/daily", params={"day": work_day}) as r:
-            report = await _json(r, 200)
+            report = await read_json(r, 200)
         async with api.get("/v1/shifts") as r:
-            listed = (await _json(r, 200))["shifts"]
+            listed = (await read_json(r, 200))["shifts"]
         async with api.put(
             f"/v1/users/{alice}/shift", json={"shift": "no-such-shift"}
         ) as r:
@@ -318,12 +313,12 @@ async def test_shift_bodies_are_validated(api: aiohttp.ClientSession) -> None:
         "/v1/shifts",
         json={"name": "x", "days": ["someday"], "start": "09:00", "end": "17:00"},
     ) as r:
-        bad_day = await _json(r, 422)
+        bad_day = await read_json(r, 422)
     async with api.post(
         "/v1/shifts",
         json={"name": "x", "days": ["mon"], "start": "09:00", "end": "09:00"},
     ) as r:
-        empty = await _json(r, 422)
+        empty = await read_json(r, 422)
 
     assert "days.0" in [e["field"] for e in bad_day["errors"]]
     assert "differ" in empty["detail"]
@@ -345,11 +340,11 @@ async def test_a_manual_mark_raises_attendance_marked_and_travels_to_sync(
             "comment": "forgot the badge",
         },
     ) as r:
-        added = await _json(r, 201)
+        added = await read_json(r, 201)
     async with api.get("/v1/events", params={"type": "attendance.marked"}) as r:
-        events = (await _json(r, 200))["events"]
+        events = (await read_json(r, 200))["events"]
     async with api.get("/v1/sync/status") as r:
-        streams = {s["stream"]: s for s in (await _json(r, 200))["streams"]}
+        streams = {s["stream"]: s for s in (await read_json(r, 200))["streams"]}
 
     assert [e["payload"]["source"] for e in events] == ["manual"]
     assert events[0]["payload"]["mark_id"] == added["mark"]["id"]

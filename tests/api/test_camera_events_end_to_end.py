@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 
 import aiohttp
 import pytest
@@ -16,6 +16,7 @@ from edge_agent.clients.events.webhook import verify_signature
 from edge_agent.models import Role
 from tests.api.conftest import ApplianceFactory
 from tests.mqtt_watch import unique_prefix, watching
+from tests.support import eventually
 from tests.webhook_receiver import WebhookReceiver
 
 SECRET = "shared-with-the-vms"
@@ -25,6 +26,7 @@ CAMERA_TYPES = ("camera.offline", "camera.online")
 
 @pytest.fixture
 async def receiver() -> AsyncIterator[WebhookReceiver]:
+    """A running webhook receiver answering 200."""
     running = WebhookReceiver()
     await running.start()
     yield running
@@ -33,14 +35,6 @@ async def receiver() -> AsyncIterator[WebhookReceiver]:
 
 def _camera_events(receiver: WebhookReceiver) -> list[str]:
     return [e["type"] for e in receiver.events if e["type"] in CAMERA_TYPES]
-
-
-async def _until(condition: Callable[[], bool], timeout_s: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("the condition did not come true in time")
-        await asyncio.sleep(0.02)
 
 
 async def _keep_sending(api: aiohttp.ClientSession, frame: bytes) -> None:
@@ -95,7 +89,9 @@ async def test_silence_then_a_frame_makes_one_offline_and_one_online_event(
                 assert r.status == 202
 
             # Silence: well past 2 intervals, with many liveness ticks.
-            await _until(lambda: _camera_events(receiver) == ["camera.offline"])
+            await eventually(
+                lambda: _camera_events(receiver) == ["camera.offline"], timeout_s=10.0
+            )
             await watcher.wait(availability, b"offline")
             await asyncio.sleep(1.0)
             assert _camera_events(receiver) == ["camera.offline"]
@@ -106,7 +102,9 @@ async def test_silence_then_a_frame_makes_one_offline_and_one_online_event(
             # From now on the camera keeps talking, however slow the checks.
             talking = asyncio.create_task(_keep_sending(api, again))
             try:
-                await _until(lambda: "camera.online" in _camera_events(receiver))
+                await eventually(
+                    lambda: "camera.online" in _camera_events(receiver), timeout_s=10.0
+                )
                 await watcher.wait(availability, b"online")
             finally:
                 talking.cancel()

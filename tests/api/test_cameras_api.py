@@ -12,8 +12,8 @@ from synthetic_faces import encode_jpeg, face_image
 from edge_agent.gateway.problem_details import PROBLEM_TYPE_BASE
 from edge_agent.models import Role
 from tests.api.conftest import Appliance
+from tests.support import JPEG
 
-JPEG = {"Content-Type": "image/jpeg"}
 NIGHT = {"days": [4], "start": "22:00", "end": "06:00"}
 
 

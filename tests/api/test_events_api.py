@@ -13,10 +13,9 @@ import pytest
 from synthetic_faces import encode_jpeg, face_image
 
 from edge_agent.models import Role
-from tests.api.conftest import ApplianceFactory, decided
+from tests.api.conftest import ApplianceFactory, decided, read_json
+from tests.support import JPEG
 from tests.webhook_receiver import WebhookReceiver
-
-JPEG = {"Content-Type": "image/jpeg"}
 
 
 @pytest.fixture
@@ -29,17 +28,12 @@ async def receiver() -> AsyncIterator[WebhookReceiver]:
     await running.stop()
 
 
-async def _json(response: aiohttp.ClientResponse, status: int) -> Any:
-    assert response.status == status, await response.text()
-    return await response.json(content_type=None)
-
-
 async def _caught_up(api: aiohttp.ClientSession) -> dict[str, Any]:
     """The sink once its cursor moved past what its receiver took (bounded)."""
     deadline = time.monotonic() + 5
     while True:
         async with api.get("/v1/events/sinks") as r:
-            (sink,) = (await _json(r, 200))["sinks"]
+            (sink,) = (await read_json(r, 200))["sinks"]
         if sink["lag"] == 0 or time.monotonic() > deadline:
             return dict(sink)
         await asyncio.sleep(0.02)
@@ -51,7 +45,7 @@ async def _dead(api: aiohttp.ClientSession) -> list[dict[str, Any]]:
         async with api.get(
             "/v1/events/dead-letters", params={"sink": "webhook:vms"}
         ) as r:
-            letters: list[dict[str, Any]] = (await _json(r, 200))["dead_letters"]
+            letters: list[dict[str, Any]] = (await read_json(r, 200))["dead_letters"]
         if letters:
             return letters
         await asyncio.sleep(0.02)
@@ -76,13 +70,13 @@ async def test_events_over_http(
             frame = await decided(api, (await r.json())["frame_id"])
 
         async with api.get("/v1/events", params={"type": "face.unknown"}) as r:
-            listed = await _json(r, 200)
+            listed = await read_json(r, 200)
         (letter,) = await _dead(api)
         receiver.status = 200
         async with api.post(
             "/v1/events/dead-letters/redrive", json={"sink": "webhook:vms"}
         ) as r:
-            redriven = await _json(r, 200)
+            redriven = await read_json(r, 200)
         await receiver.wait_for_events(1)
         sink = await _caught_up(api)
         async with api.post(
@@ -124,7 +118,7 @@ async def test_a_stranger_lingering_at_a_camera_is_one_unknown_face_event(
                     decided_frame = await decided(api, (await r.json())["frame_id"])
                 outcomes.append(decided_frame["decisions"][0]["outcome"])
             async with api.get("/v1/events", params={"type": "face.unknown"}) as r:
-                listed = await _json(r, 200)
+                listed = await read_json(r, 200)
 
     assert outcomes == ["unknown"] * 3
     (event,) = listed["events"]

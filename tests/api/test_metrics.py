@@ -7,8 +7,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from synthetic_faces import encode_jpeg, face_image
 
 from tests.api.conftest import decided
-
-JPEG = {"Content-Type": "image/jpeg"}
+from tests.support import JPEG
 
 
 async def _a_marked_frame(api: aiohttp.ClientSession) -> None:

@@ -24,8 +24,8 @@ from edge_agent.gateway.rbac import allows
 from edge_agent.gateway.routing import spec_of
 from edge_agent.models import Direction, Role, local_admin
 from tests.api.conftest import Appliance, ApplianceFactory
+from tests.support import JPEG
 
-JPEG = {"Content-Type": "image/jpeg"}
 GENEROUS = {
     "camera": {"per_s": 1000, "burst": 1000},
     "user": {"per_s": 1000, "burst": 1000},

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-from typing import Any
 
 import aiohttp
 import pytest
@@ -12,18 +11,11 @@ from synthetic_faces import encode_jpeg, face_image
 
 from edge_agent.models import Role
 from tests.api.conftest import Appliance, ApplianceFactory
+from tests.support import JPEG, register_camera
 
-JPEG = {"Content-Type": "image/jpeg"}
 # The monitor judges cameras often, so a pushed frame shows on the page soon.
 QUICK_MONITOR = {"liveness_interval_s": 0.1}
 SECTIONS = ("today", "cameras", "recognizer", "sync")
-
-
-async def _register(api: aiohttp.ClientSession, **fields: Any) -> str:
-    async with api.post("/v1/cameras", json=fields) as r:
-        assert r.status == 201, await r.text()
-        key: str = (await r.json())["api_key"]
-    return key
 
 
 async def _page(session: aiohttp.ClientSession) -> str:
@@ -53,7 +45,7 @@ async def test_a_pushed_frame_shows_on_the_page(
 ) -> None:
     async with make_appliance(monitor=QUICK_MONITOR) as appliance:
         async with appliance.session(await appliance.token(Role.ADMIN)) as api:
-            key = await _register(api, id="gate", name="Gate", location="North")
+            key = await register_camera(api, id="gate", name="Gate", location="North")
             async with (
                 appliance.session(key) as camera,
                 camera.post(
@@ -95,7 +87,9 @@ async def test_today_shows_counts_and_no_names(
 async def test_every_value_is_escaped(
     appliance: Appliance, api: aiohttp.ClientSession
 ) -> None:
-    await _register(api, id="evil", name="<script>alert(1)</script>", location="a&b")
+    await register_camera(
+        api, id="evil", name="<script>alert(1)</script>", location="a&b"
+    )
 
     page = await _page(api)
 
@@ -150,7 +144,7 @@ async def test_a_closed_page_needs_the_metrics_permission(
 async def test_the_json_snapshot_needs_attendance_read(
     appliance: Appliance, api: aiohttp.ClientSession
 ) -> None:
-    await _register(api, id="gate", name="Gate")
+    await register_camera(api, id="gate", name="Gate")
     user = await appliance.token(Role.USER)
     async with appliance.session() as anyone, anyone.get("/v1/status") as r:
         assert r.status == 401

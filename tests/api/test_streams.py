@@ -13,6 +13,7 @@ from synthetic_faces import encode_jpeg, face_image
 from edge_agent.gateway.problem_details import PROBLEM_TYPE_BASE
 from edge_agent.models import Role
 from tests.api.conftest import Appliance, ApplianceFactory
+from tests.support import JPEG
 
 AVI = {"Content-Type": "video/x-msvideo"}
 
@@ -34,10 +35,7 @@ async def _enroll_alice(api: aiohttp.ClientSession) -> None:
     async with api.post("/v1/users", json={"employee_no": "E1", "name": "Alice"}) as r:
         person_id = (await r.json())["id"]
     image = encode_jpeg(face_image("alice"))
-    headers = {"Content-Type": "image/jpeg"}
-    async with api.post(
-        f"/v1/users/{person_id}/faces", data=image, headers=headers
-    ) as r:
+    async with api.post(f"/v1/users/{person_id}/faces", data=image, headers=JPEG) as r:
         assert r.status == 201
 
 

@@ -20,20 +20,15 @@ from synthetic_faces import (
 
 from edge_agent.api.keys import SETTINGS
 from edge_agent.gateway.problem_details import PROBLEM_TYPE_BASE
-from tests.api.conftest import API_KEY, Appliance, decided
+from tests.api.conftest import API_KEY, Appliance, decided, read_json
+from tests.support import JPEG
 
-JPEG = {"Content-Type": "image/jpeg"}
 NAME = "Zebulon Quixote-Marchetti"
 EMPLOYEE_NO = "EMP-7Q4X9Z"
 
 
-async def _json(response: aiohttp.ClientResponse, status: int) -> Any:
-    assert response.status == status, await response.text()
-    return await response.json(content_type=None)
-
-
 async def _problem_type(response: aiohttp.ClientResponse, status: int) -> str:
-    body = await _json(response, status)
+    body = await read_json(response, status)
     assert response.content_type == "application/problem+json"
     slug: str = body["type"].removeprefix(PROBLEM_TYPE_BASE)
     return slug
@@ -44,7 +39,7 @@ async def _person(
 ) -> dict[str, Any]:
     body = {"employee_no": employee_no, "name": "Alice", **fields}
     async with api.post("/v1/users", json=body) as response:
-        person: dict[str, Any] = await _json(response, 201)
+        person: dict[str, Any] = await read_json(response, 201)
         return person
 
 
@@ -54,7 +49,7 @@ async def _enroll(
     async with api.post(
         f"/v1/users/{person_id}/faces", data=image, headers=JPEG
     ) as response:
-        face: dict[str, Any] = await _json(response, status)
+        face: dict[str, Any] = await read_json(response, status)
         return face
 
 
@@ -80,11 +75,11 @@ async def test_patch_changes_only_the_fields_sent(api: aiohttp.ClientSession) ->
     async with api.patch(
         path, json={"name": "Alice Martin", "valid_until": "2026-06-30T17:00:00+02:00"}
     ) as r:
-        patched = await _json(r, 200)
+        patched = await read_json(r, 200)
     async with api.patch(path, json={"valid_from": None, "department": None}) as r:
-        cleared = await _json(r, 200)
+        cleared = await read_json(r, 200)
     async with api.get("/v1/users/E1") as r:
-        read = await _json(r, 200)
+        read = await read_json(r, 200)
 
     assert (patched["name"], patched["department"]) == ("Alice Martin", "Ops")
     assert patched["valid_from"] == "2026-01-01"
@@ -126,7 +121,7 @@ async def test_patch_refuses_bad_fields_naming_them(
     await _person(api)
 
     async with api.patch("/v1/users/E1", json=body) as r:
-        problem = await _json(r, 422)
+        problem = await read_json(r, 422)
 
     assert field in [e["field"] for e in problem["errors"]]
 
@@ -135,11 +130,11 @@ async def test_deactivate_and_activate(api: aiohttp.ClientSession) -> None:
     person = await _person(api)
 
     async with api.post(f"/v1/users/{person['id']}/deactivate") as r:
-        inactive = await _json(r, 200)
+        inactive = await read_json(r, 200)
     async with api.get("/v1/users/E1") as r:
-        read = await _json(r, 200)
+        read = await read_json(r, 200)
     async with api.post("/v1/users/E1/activate") as r:
-        active = await _json(r, 200)
+        active = await read_json(r, 200)
 
     assert inactive["status"] == read["status"] == "inactive"
     assert active["status"] == "active"
@@ -207,7 +202,7 @@ async def test_removing_a_face_removes_it_at_the_recognizer(
     async with api.delete(f"/v1/users/{person_id}/faces/{doomed['id']}") as r:
         assert await _problem_type(r, 404) == "not-found"
     async with api.get(f"/v1/users/{person_id}/faces") as r:
-        faces = (await _json(r, 200))["faces"]
+        faces = (await read_json(r, 200))["faces"]
 
     assert [f["id"] for f in faces] == [kept["id"]]
     held = [e["image_id"] for e in await _examples(recognizer_url, person_id)]
@@ -227,12 +222,12 @@ def _database_holds(db_path: Path, needles: list[bytes]) -> list[bytes]:
 
 async def _frame_people(api: aiohttp.ClientSession, frame_id: str) -> list[Any]:
     async with api.get(f"/v1/frames/{frame_id}") as r:
-        return [d["person"] for d in (await _json(r, 200))["decisions"]]
+        return [d["person"] for d in (await read_json(r, 200))["decisions"]]
 
 
 async def _marks(api: aiohttp.ClientSession, person_id: str) -> list[Any]:
     async with api.get("/v1/attendance", params={"person": person_id}) as r:
-        marks: list[Any] = (await _json(r, 200))["attendance"]
+        marks: list[Any] = (await read_json(r, 200))["attendance"]
         return marks
 
 
@@ -243,27 +238,27 @@ async def test_erasure_removes_face_data_everywhere_and_keeps_the_records(
     person_id = (await _person(api, EMPLOYEE_NO, name=NAME, department="R&D"))["id"]
     await _enroll(api, person_id, encode_jpeg(face_image("zebulon")))
     async with api.post("/v1/cameras", json={"id": "gate"}) as r:
-        await _json(r, 201)
+        await read_json(r, 201)
     frame = encode_jpeg(face_image("zebulon"))
     async with api.post(
         "/v1/frames", data=frame, headers={**JPEG, "X-Camera-Id": "gate"}
     ) as r:
-        frame_id = (await _json(r, 202))["frame_id"]
+        frame_id = (await read_json(r, 202))["frame_id"]
     await decided(api, frame_id)
     marks = await _marks(api, person_id)
     needles = [NAME.encode(), EMPLOYEE_NO.encode()]
     assert _database_holds(settings.storage.database_path, needles) == needles
 
     async with api.delete(f"/v1/users/{EMPLOYEE_NO}") as r:
-        erasure = await _json(r, 200)
+        erasure = await read_json(r, 200)
     async with api.get(f"/v1/users/{person_id}") as r:
-        tombstone = await _json(r, 200)
+        tombstone = await read_json(r, 200)
     async with api.get("/v1/users") as r:
-        listed = (await _json(r, 200))["users"]
+        listed = (await read_json(r, 200))["users"]
     async with api.get("/v1/users", params={"include_erased": "true"}) as r:
-        everyone = (await _json(r, 200))["users"]
+        everyone = (await read_json(r, 200))["users"]
     async with api.get("/v1/audit/logs", params={"action": "person.erased"}) as r:
-        audited = (await _json(r, 200))["entries"]
+        audited = (await read_json(r, 200))["entries"]
 
     assert erasure["person"] == tombstone
     assert erasure["face_links_removed"] == 1
@@ -290,7 +285,7 @@ async def test_an_erased_person_cannot_be_changed_or_enrolled(
 ) -> None:
     person_id = (await _person(api))["id"]
     async with api.delete(f"/v1/users/{person_id}") as r:
-        await _json(r, 200)
+        await read_json(r, 200)
 
     async with api.patch(f"/v1/users/{person_id}", json={"name": "Back"}) as r:
         assert await _problem_type(r, 409) == "conflict"
@@ -301,6 +296,6 @@ async def test_an_erased_person_cannot_be_changed_or_enrolled(
     ) as r:
         assert await _problem_type(r, 409) == "conflict"
     async with api.delete(f"/v1/users/{person_id}") as r:
-        again = await _json(r, 200)
+        again = await read_json(r, 200)
 
     assert again["face_links_removed"] == 0

@@ -9,7 +9,6 @@ import shutil
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import aiohttp
 import cv2
@@ -24,6 +23,7 @@ from edge_agent.config import load_settings
 from edge_agent.models import Role, local_admin
 from tests import servers
 from tests.external import services_required
+from tests.support import register_camera
 
 API_KEY = "browser-test-key"
 WIDTH, HEIGHT = 1280, 900
@@ -85,8 +85,8 @@ async def running(tmp_path: Path) -> AsyncIterator[Running]:
 async def _populate(url: str, token: str) -> None:
     auth = {"Authorization": f"Bearer {token}"}
     async with aiohttp.ClientSession(base_url=url, headers=auth) as api:
-        key = await _register(api, id="gate", name="Main gate", location="North")
-        await _register(api, id="yard", name="Yard", location="South")
+        key = await register_camera(api, id="gate", name="Main gate", location="North")
+        await register_camera(api, id="yard", name="Yard", location="South")
         async with api.post("/v1/cameras/yard/disable") as r:
             assert r.status == 200
         frame = encode_jpeg(face_image("visitor"))
@@ -94,13 +94,6 @@ async def _populate(url: str, token: str) -> None:
         async with api.post("/v1/frames", data=frame, headers=headers) as r:
             assert r.status == 202
         await _until_judged(api)
-
-
-async def _register(api: aiohttp.ClientSession, **fields: Any) -> str:
-    async with api.post("/v1/cameras", json=fields) as r:
-        assert r.status == 201, await r.text()
-        key: str = (await r.json())["api_key"]
-    return key
 
 
 async def _until_judged(api: aiohttp.ClientSession) -> None:

@@ -33,18 +33,11 @@ from edge_agent.models import (
 )
 from edge_agent.services.attendance import AttendanceService
 from edge_agent.services.rules import AttendancePolicy
+from tests.support import ManualClock
 
 runner = CliRunner()
 
 MONDAY = datetime(2026, 3, 2, tzinfo=UTC)
-
-
-class FixedClock:
-    def __init__(self) -> None:
-        self.moment = MONDAY
-
-    def now(self) -> datetime:
-        return self.moment
 
 
 def _invoke(settings: Settings, *args: str) -> Result:
@@ -83,7 +76,7 @@ def _walk_through(settings: Settings, *times: timedelta) -> None:
     async def walk() -> None:
         db = Database(settings.storage.database_path)
         await db.open()
-        clock = FixedClock()
+        clock = ManualClock(MONDAY)
         policy = AttendancePolicy(0.85, timedelta(minutes=5), ZoneInfo("UTC"))
         service = AttendanceService(
             AttendanceRepository(db),

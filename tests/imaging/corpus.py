@@ -99,6 +99,14 @@ def webp(pixels: Pixels, *, quality: int = 90) -> bytes:
     return _encode(".webp", pixels, [cv2.IMWRITE_WEBP_QUALITY, quality])
 
 
+def face_png(width: int = 640, height: int = 480) -> bytes:
+    return png(face_frame(width, height))
+
+
+def face_webp(quality: int = 90) -> bytes:
+    return webp(face_frame(), quality=quality)
+
+
 def gray(pixels: Pixels) -> Pixels:
     return np.asarray(cv2.cvtColor(pixels, cv2.COLOR_BGR2GRAY), dtype=np.uint8)
 

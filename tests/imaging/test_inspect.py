@@ -29,14 +29,6 @@ LIMITS = {"max_pixels": 40_000_000, "max_side": 16_384}
 Make = Callable[[], bytes]
 
 
-def _face_png() -> bytes:
-    return corpus.png(corpus.face_frame())
-
-
-def _face_webp() -> bytes:
-    return corpus.webp(corpus.face_frame())
-
-
 HEADERS = [
     pytest.param(
         corpus.face_jpeg,
@@ -98,7 +90,7 @@ HEADERS = [
         id="jpeg-zero-padded",
     ),
     pytest.param(
-        _face_png,
+        corpus.face_png,
         ImageHeader(PNG, 640, 480, 3, ColourModel.RGB),
         id="png-rgb",
     ),
@@ -128,12 +120,12 @@ HEADERS = [
         id="png-palette-trns",
     ),
     pytest.param(
-        lambda: corpus.png_with_exif(_face_png(), 8),
+        lambda: corpus.png_with_exif(corpus.face_png(), 8),
         ImageHeader(PNG, 640, 480, 3, ColourModel.RGB, orientation=8),
         id="png-exif-8",
     ),
     pytest.param(
-        _face_webp,
+        corpus.face_webp,
         ImageHeader(WEBP, 640, 480, 3, ColourModel.RGB),
         id="webp-lossy-vp8",
     ),
@@ -153,7 +145,7 @@ HEADERS = [
         id="webp-lossless-alpha-vp8l",
     ),
     pytest.param(
-        lambda: corpus.webp_with_exif(_face_webp(), 5, 640, 480),
+        lambda: corpus.webp_with_exif(corpus.face_webp(), 5, 640, 480),
         ImageHeader(WEBP, 640, 480, 3, ColourModel.RGB, orientation=5),
         id="webp-vp8x-exif-5",
     ),
@@ -220,17 +212,17 @@ REFUSALS = [
         id="jpeg-bytes-between-segments",
     ),
     pytest.param(
-        lambda: corpus.png_without_ihdr_first(_face_png()),
+        lambda: corpus.png_without_ihdr_first(corpus.face_png()),
         UndecodableImage,
         id="png-ihdr-not-first",
     ),
     pytest.param(
-        lambda: corpus.png_with_bad_chunk_length(_face_png()),
+        lambda: corpus.png_with_bad_chunk_length(corpus.face_png()),
         UndecodableImage,
         id="png-chunk-length-over-2-31",
     ),
     pytest.param(
-        lambda: corpus.webp_with_unknown_first_chunk(_face_webp()),
+        lambda: corpus.webp_with_unknown_first_chunk(corpus.face_webp()),
         UndecodableImage,
         id="webp-no-image-chunk-first",
     ),
@@ -260,12 +252,12 @@ REFUSALS = [
         id="jpeg-missing-eoi-only",
     ),
     pytest.param(
-        lambda: corpus.truncated(_face_png(), 0.5),
+        lambda: corpus.truncated(corpus.face_png(), 0.5),
         TruncatedImage,
         id="png-cut-no-iend",
     ),
     pytest.param(
-        lambda: corpus.truncated(_face_webp(), 0.5),
+        lambda: corpus.truncated(corpus.face_webp(), 0.5),
         TruncatedImage,
         id="webp-riff-size-past-end",
     ),

@@ -70,14 +70,6 @@ def _case(
     return pytest.param(make, outcome, _settings(**settings), id=case_id)
 
 
-def _face_png(width: int = 640, height: int = 480) -> bytes:
-    return corpus.png(corpus.face_frame(width, height))
-
-
-def _face_webp(quality: int = 90) -> bytes:
-    return corpus.webp(corpus.face_frame(), quality=quality)
-
-
 def _oriented(orientation: int) -> Make:
     return lambda: corpus.oriented_jpeg(orientation)
 
@@ -142,7 +134,7 @@ CORPUS = [
     ),
     _case(
         "png-1920x1080-decoded-whole",
-        lambda: _face_png(1920, 1080),
+        lambda: corpus.face_png(1920, 1080),
         Accepted(1280, 720, ("scaled", "transcoded")),
     ),
     # Converted to 8-bit BGR.
@@ -153,7 +145,7 @@ CORPUS = [
     ),
     _case("jpeg-cmyk", corpus.cmyk_jpeg, Accepted(128, 96, ("cmyk_to_bgr",))),
     _case("jpeg-ycck", corpus.ycck_jpeg, Accepted(128, 96, ("cmyk_to_bgr",))),
-    _case("png-rgb", _face_png, Accepted(640, 480, TRANSCODED)),
+    _case("png-rgb", corpus.face_png, Accepted(640, 480, TRANSCODED)),
     _case(
         "png-gray",
         lambda: corpus.png(corpus.gray(corpus.face_frame())),
@@ -184,8 +176,10 @@ CORPUS = [
         corpus.palette_png,
         Accepted(320, 240, ("dropped_alpha", "transcoded")),
     ),
-    _case("webp-lossy", _face_webp, Accepted(640, 480, TRANSCODED)),
-    _case("webp-lossless", lambda: _face_webp(101), Accepted(640, 480, TRANSCODED)),
+    _case("webp-lossy", corpus.face_webp, Accepted(640, 480, TRANSCODED)),
+    _case(
+        "webp-lossless", lambda: corpus.face_webp(101), Accepted(640, 480, TRANSCODED)
+    ),
     _case(
         "webp-alpha",
         lambda: corpus.webp(corpus.with_alpha(corpus.face_frame())),
@@ -202,12 +196,12 @@ CORPUS = [
     ),
     _case(
         "png-exif-6",
-        lambda: corpus.png_with_exif(_face_png(), 6),
+        lambda: corpus.png_with_exif(corpus.face_png(), 6),
         Accepted(480, 640, ("oriented", "transcoded")),
     ),
     _case(
         "webp-exif-8",
-        lambda: corpus.webp_with_exif(_face_webp(), 8, 640, 480),
+        lambda: corpus.webp_with_exif(corpus.face_webp(), 8, 640, 480),
         Accepted(480, 640, ("oriented", "transcoded")),
     ),
     # Not images we accept.
@@ -243,17 +237,17 @@ CORPUS = [
     ),
     _case(
         "png-ihdr-not-first",
-        lambda: corpus.png_without_ihdr_first(_face_png()),
+        lambda: corpus.png_without_ihdr_first(corpus.face_png()),
         Refused(UndecodableImage),
     ),
     _case(
         "png-bad-chunk-length",
-        lambda: corpus.png_with_bad_chunk_length(_face_png()),
+        lambda: corpus.png_with_bad_chunk_length(corpus.face_png()),
         Refused(UndecodableImage),
     ),
     _case(
         "webp-no-image-chunk-first",
-        lambda: corpus.webp_with_unknown_first_chunk(_face_webp()),
+        lambda: corpus.webp_with_unknown_first_chunk(corpus.face_webp()),
         Refused(UndecodableImage),
     ),
     # Cut short: refused from the header when the end marker is missing ...
@@ -272,12 +266,12 @@ CORPUS = [
     ),
     _case(
         "png-cut-no-iend",
-        lambda: corpus.truncated(_face_png(), 0.5),
+        lambda: corpus.truncated(corpus.face_png(), 0.5),
         Refused(TruncatedImage),
     ),
     _case(
         "webp-cut",
-        lambda: corpus.truncated(_face_webp(), 0.5),
+        lambda: corpus.truncated(corpus.face_webp(), 0.5),
         Refused(TruncatedImage),
     ),
     # ... and as decoded only in part when an EOI was put back.
@@ -296,7 +290,7 @@ CORPUS = [
     ),
     _case(
         "png-short-of-image-data",
-        lambda: corpus.png_short_of_data(_face_png()),
+        lambda: corpus.png_short_of_data(corpus.face_png()),
         Refused(UndecodableImage),
     ),
     # Bit flips in the scan data.

@@ -103,6 +103,7 @@ class Recognizer:
 
 @pytest.fixture
 async def session() -> AsyncIterator[aiohttp.ClientSession]:
+    """A plain client session, closed after the test."""
     async with aiohttp.ClientSession() as client:
         yield client
 
@@ -111,6 +112,7 @@ async def session() -> AsyncIterator[aiohttp.ClientSession]:
 async def recognizer(
     serve: Serve, session: aiohttp.ClientSession
 ) -> AsyncIterator[Recognizer]:
+    """The reference recognizer on a loopback port, called through ``session``."""
     async with serve(build_app(API_KEY)) as url:
         yield Recognizer(session, url)
 

@@ -69,6 +69,7 @@ async def _accept_frame(request: web.Request) -> web.Response:
 
 @pytest.fixture
 async def sink(serve: Serve) -> AsyncIterator[FrameSink]:
+    """A frame endpoint on a loopback port that records what it accepts."""
     app = web.Application()
     app.router.add_post("/v1/frames", _accept_frame)
     recorder = FrameSink(url="")
@@ -169,6 +170,7 @@ async def test_retry_after_holds_a_camera_back(sink: FrameSink) -> None:
 
 @pytest.fixture
 def refusing_url() -> Iterator[str]:
+    """A loopback URL whose port refuses every connection."""
     # A bound socket that never listens refuses connections, and holding it
     # keeps any other process from taking the port during the test.
     with socket.socket() as bound:

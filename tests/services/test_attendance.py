@@ -53,17 +53,10 @@ from edge_agent.services.audit import AuditAction, AuditFilter, AuditService
 from edge_agent.services.corrections import CorrectionService
 from edge_agent.services.reviews import ReviewAction, ReviewFilter, ReviewService
 from edge_agent.services.rules import AttendancePolicy, Confirmation
+from tests.support import ManualClock
 
 START = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
 ADMIN = local_admin("tester")
-
-
-class StepClock:
-    def __init__(self, now: datetime) -> None:
-        self.moment = now
-
-    def now(self) -> datetime:
-        return self.moment
 
 
 @dataclass(frozen=True)
@@ -94,7 +87,7 @@ class World:
         self.db = db
         self.people = people
         self.camera = camera
-        self.clock = StepClock(START)
+        self.clock = ManualClock(START)
         self.audit = AuditService(AuditRepository(db), self.clock)
         self.rebuild(_policy())
 

@@ -23,6 +23,7 @@ class AuditDiskFull(Exception):
 
 @pytest.fixture
 async def services(settings: Settings) -> AsyncIterator[Services]:
+    """The appliance's services, opened on the default test settings."""
     async with open_services(settings) as opened:
         yield opened
 

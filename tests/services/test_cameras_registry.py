@@ -40,17 +40,10 @@ from edge_agent.services.cameras import (
     parse_schedule,
 )
 from edge_agent.services.rules import AttendancePolicy, judge
+from tests.support import ManualClock
 
 ADMIN = local_admin("test")
 NOW = datetime(2024, 3, 4, 9, 0, tzinfo=UTC)
-
-
-class FakeClock:
-    def __init__(self, now: datetime = NOW) -> None:
-        self.moment = now
-
-    def now(self) -> datetime:
-        return self.moment
 
 
 @dataclass
@@ -58,7 +51,7 @@ class Registry:
     service: CameraService
     keys: CameraKeyRepository
     audit: AuditService
-    clock: FakeClock
+    clock: ManualClock
 
 
 @pytest.fixture
@@ -66,7 +59,7 @@ async def registry(tmp_path: Path) -> AsyncIterator[Registry]:
     """The camera service on a real SQLite file."""
     db = Database(tmp_path / "edge.sqlite3")
     await db.open()
-    clock = FakeClock()
+    clock = ManualClock(NOW)
     keys = CameraKeyRepository(db)
     audit = AuditService(AuditRepository(db), clock)
     service = CameraService(CameraRepository(db), keys, audit, clock, 60)
@@ -287,7 +280,7 @@ def test_grades_follow_incidents_per_hour(incidents: int, grade: Grade) -> None:
 
 
 def test_activity_counts_frames_refusals_gaps_and_reconnects() -> None:
-    clock = FakeClock(NOW)
+    clock = ManualClock(NOW)
     activity = CameraActivity(clock, default_interval_s=10)
     for second in range(0, 60, 10):
         activity.frame_accepted("door", NOW + timedelta(seconds=second))
@@ -317,7 +310,7 @@ def test_activity_counts_frames_refusals_gaps_and_reconnects() -> None:
 
 
 def test_activity_stays_bounded_per_camera() -> None:
-    clock = FakeClock(NOW)
+    clock = ManualClock(NOW)
     activity = CameraActivity(clock, default_interval_s=1)
     for minute in range(0, 600, 2):  # ten hours, a gap every frame
         activity.frame_accepted("door", NOW + timedelta(minutes=minute))

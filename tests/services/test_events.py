@@ -9,7 +9,7 @@ import asyncio
 import json
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -54,6 +54,7 @@ from edge_agent.services.attendance import AttendanceService
 from edge_agent.services.events import EventDispatcher, EventService
 from edge_agent.services.rules import AttendancePolicy
 from tests.mqtt_watch import Watcher, unique_prefix, watching
+from tests.support import eventually
 from tests.webhook_receiver import WebhookReceiver
 
 START = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
@@ -157,20 +158,6 @@ class Harness:
             payload = {"camera_id": f"cam-{n}", "n": n}
             await self.outbox.add(NewRecord(EVENTS_STREAM, event_type, START, payload))
         self.wake()
-
-
-async def eventually(check: Callable[[], Any], timeout_s: float = 5.0) -> None:
-    """Wait until ``check()`` (sync or async) is truthy, polling, bounded."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        result = check()
-        if asyncio.iscoroutine(result):
-            result = await result
-        if result:
-            return
-        if time.monotonic() > deadline:
-            raise AssertionError("the condition did not come true in time")
-        await asyncio.sleep(0.02)
 
 
 def seqs(receiver: WebhookReceiver) -> list[int]:

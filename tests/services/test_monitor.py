@@ -27,6 +27,7 @@ from edge_agent.services.cameras import CameraPatch, CameraService, parse_schedu
 from edge_agent.services.monitor import HealthMonitor, LivenessJob, ProbeJob
 from edge_agent.services.pipeline import Backlog
 from edge_agent.services.self_checks import DiskUsage, SelfCheckJob, SelfCheckSources
+from tests.support import ManualClock
 
 ADMIN = local_admin("test")
 START = datetime(2024, 3, 4, 9, 0, tzinfo=UTC)  # a Monday
@@ -35,23 +36,10 @@ SETTINGS = MonitorSettings(
 )
 
 
-class FakeClock:
-    """A clock that moves only when told."""
-
-    def __init__(self, now: datetime = START) -> None:
-        self.moment = now
-
-    def now(self) -> datetime:
-        return self.moment
-
-    def advance(self, seconds: float) -> None:
-        self.moment += timedelta(seconds=seconds)
-
-
 @dataclass
 class Rig:
     db: Database
-    clock: FakeClock
+    clock: ManualClock
     cameras: CameraService
     health: HealthRepository
     activity: CameraActivity
@@ -81,7 +69,7 @@ async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
     """Camera registry, health tables and activity on a real SQLite file."""
     db = Database(tmp_path / "edge.sqlite3")
     await db.open()
-    clock = FakeClock()
+    clock = ManualClock(START)
     cameras = CameraService(
         CameraRepository(db),
         CameraKeyRepository(db),

@@ -40,25 +40,18 @@ from edge_agent.services.attendance import AttendanceService
 from edge_agent.services.audit import AuditAction, AuditFilter, AuditService
 from edge_agent.services.rules import AttendancePolicy
 from edge_agent.services.shifts import ShiftService, ShiftSpec
+from tests.support import ManualClock
 
 BERLIN = ZoneInfo("Europe/Berlin")
 ADMIN = local_admin("tester")
 EVERY_DAY = range(7)
 
 
-class StepClock:
-    def __init__(self, now: datetime) -> None:
-        self.moment = now
-
-    def now(self) -> datetime:
-        return self.moment
-
-
 class Site:
     """Attendance and shift services of a Berlin site with three people and
     an entry, an exit and a two-way camera."""
 
-    def __init__(self, db: Database, clock: StepClock) -> None:
+    def __init__(self, db: Database, clock: ManualClock) -> None:
         self.db = db
         self.clock = clock
         people = PeopleRepository(db)
@@ -99,7 +92,7 @@ async def site(tmp_path: Path) -> AsyncIterator[Site]:
     """A fresh database; the clock stands at 00:30 on 28 March in Berlin."""
     db = Database(tmp_path / "edge.sqlite3")
     await db.open()
-    clock = StepClock(datetime(2026, 3, 27, 23, 30, tzinfo=UTC))
+    clock = ManualClock(datetime(2026, 3, 27, 23, 30, tzinfo=UTC))
     people = PeopleRepository(db)
     for number, name in enumerate(("Nina", "Dan", "Free"), start=1):
         await people.add(

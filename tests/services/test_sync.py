@@ -56,6 +56,7 @@ class Central:
 
 @pytest.fixture
 async def central(tmp_path: Path) -> AsyncIterator[Central]:
+    """A central server on a loopback port, with its own SQLite database."""
     database = tmp_path / "central.sqlite3"
     settings = central_settings(f"sqlite://{database}", new_token())
     server, token = await start_central(settings, SITE)

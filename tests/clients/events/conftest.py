@@ -14,14 +14,6 @@ from tests.webhook_receiver import WebhookReceiver
 MOMENT = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
 
 
-class FixedClock:
-    def __init__(self, now: datetime = MOMENT) -> None:
-        self.moment = now
-
-    def now(self) -> datetime:
-        return self.moment
-
-
 def record(seq: int, event_type: str, **payload: object) -> OutboxRecord:
     """An outbox record as a sink receives it."""
     return OutboxRecord(

@@ -13,7 +13,8 @@ from pydantic import SecretStr
 from edge_agent.clients.events.base import DeliveryFailed
 from edge_agent.clients.events.webhook import WebhookSink, sign, verify_signature
 from edge_agent.config import WebhookSettings
-from tests.clients.events.conftest import MOMENT, FixedClock, record
+from tests.clients.events.conftest import MOMENT, record
+from tests.support import ManualClock
 from tests.webhook_receiver import WebhookReceiver
 
 SECRET = "s3cret"
@@ -34,7 +35,7 @@ def _settings(url: str, **changes: object) -> WebhookSettings:
 @pytest.fixture
 async def sink(receiver: WebhookReceiver) -> AsyncIterator[WebhookSink]:
     """A webhook sink pointed at the receiver, open."""
-    opened = WebhookSink(_settings(receiver.url), "site-9", FixedClock())
+    opened = WebhookSink(_settings(receiver.url), "site-9", ManualClock(MOMENT))
     await opened.open()
     yield opened
     await opened.close()
@@ -136,9 +137,9 @@ def test_accepts_only_the_listed_types() -> None:
     listed = WebhookSink(
         _settings("http://127.0.0.1:1/", event_types=["camera.offline"]),
         "s",
-        FixedClock(),
+        ManualClock(MOMENT),
     )
-    everything = WebhookSink(_settings("http://127.0.0.1:1/"), "s", FixedClock())
+    everything = WebhookSink(_settings("http://127.0.0.1:1/"), "s", ManualClock(MOMENT))
 
     assert listed.name == "webhook:vms"
     assert listed.accepts("camera.offline")

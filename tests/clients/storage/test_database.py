@@ -13,6 +13,7 @@ from edge_agent.clients.storage.database import Database
 
 @pytest.fixture
 async def db(tmp_path: Path) -> AsyncIterator[Database]:
+    """A fresh database holding one table of notes."""
     opened = Database(tmp_path / "t.sqlite3")
     await opened.open()
     async with opened.transaction() as conn:
