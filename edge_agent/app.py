@@ -138,10 +138,6 @@ async def open_services(
         yield services
 
 
-def _policy(settings: Settings) -> AttendancePolicy:
-    return policy_from_settings(settings.attendance)
-
-
 def _token_codec(settings: Settings) -> TokenCodec:
     auth = settings.auth
     secret_file = auth.signing_key_file or settings.storage.data_dir / "jwt-signing.key"
@@ -160,29 +156,25 @@ class _Background(Protocol):
 def _wire(
     settings: Settings, clients: _Clients, *, daemon: bool
 ) -> tuple[Services, list[_Background]]:
+    """Every service on ``clients``, and the background workers they need."""
     db, clock = clients.db, clients.clock
     people = PeopleRepository(db)
     keys = CameraKeyRepository(db)
     audit = AuditService(AuditRepository(db), clock)
     dispatcher, events = _events(settings, clients, audit, daemon=daemon)
+
     camera_repository = CameraRepository(db)
     cameras = CameraService(
         camera_repository, keys, audit, clock, settings.auth.key_rotation_grace_s
     )
     activity = CameraActivity(clock, settings.monitor.default_expected_interval_s)
 
-    policy = _policy(settings)
+    policy = policy_from_settings(settings.attendance)
     shift_repository = ShiftRepository(db)
-    attendance = AttendanceService(
-        AttendanceRepository(db, ship_decisions=settings.sync.send_decisions),
-        people,
-        policy,
-        clock,
-        shifts=shift_repository,
-        on_events=dispatcher.wake,
-        metrics=clients.metrics,
-        unknown_face_interval_s=settings.events.unknown_face_interval_s,
+    attendance = _attendance(
+        settings, clients, people, policy, shift_repository, dispatcher.wake
     )
+
     pipeline, ingestion = _frame_path(settings, clients, cameras, attendance, activity)
     sync = _sync(settings, clients, audit, on_events=dispatcher.wake)
     monitor = _monitor(
@@ -190,8 +182,6 @@ def _wire(
     )
 
     health = HealthService(db, pipeline, clients.recognizer)
-    status = StatusService(attendance, cameras, health, sync, clock, settings.site_id)
-
     services = Services(
         users=_users(settings, clients, people, audit),
         cameras=cameras,
@@ -200,14 +190,7 @@ def _wire(
         auth=_auth(settings, db, keys, audit, clock),
         audit=audit,
         health=health,
-        streams=StreamService(
-            StreamRepository(db),
-            cameras,
-            ingestion.submit,
-            clock,
-            audit=audit,
-            activity=activity,
-        ),
+        streams=_streams(clients, cameras, ingestion, audit, activity),
         shifts=ShiftService(shift_repository, people, audit, clock, policy.timezone),
         reviews=ReviewService(
             ReviewRepository(db), attendance, camera_repository, audit, clock
@@ -217,10 +200,51 @@ def _wire(
         ),
         events=events,
         sync=sync,
-        status=status,
+        status=StatusService(
+            attendance, cameras, health, sync, clock, settings.site_id
+        ),
         gauges=GaugeService(cameras, events, sync, clients.recognizer),
     )
     return services, [pipeline, dispatcher, monitor, sync]
+
+
+def _attendance(
+    settings: Settings,
+    clients: _Clients,
+    people: PeopleRepository,
+    policy: AttendancePolicy,
+    shifts: ShiftRepository,
+    on_events: Callable[[], None],
+) -> AttendanceService:
+    """The rules that make a decision of a recognition, and its records."""
+    return AttendanceService(
+        AttendanceRepository(clients.db, ship_decisions=settings.sync.send_decisions),
+        people,
+        policy,
+        clients.clock,
+        shifts=shifts,
+        on_events=on_events,
+        metrics=clients.metrics,
+        unknown_face_interval_s=settings.events.unknown_face_interval_s,
+    )
+
+
+def _streams(
+    clients: _Clients,
+    cameras: CameraService,
+    ingestion: IngestionService,
+    audit: AuditService,
+    activity: CameraActivity,
+) -> StreamService:
+    """Video sources the appliance pulls, feeding the same ingestion as pushes."""
+    return StreamService(
+        StreamRepository(clients.db),
+        cameras,
+        ingestion.submit,
+        clients.clock,
+        audit=audit,
+        activity=activity,
+    )
 
 
 def _monitor(

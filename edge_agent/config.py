@@ -41,6 +41,13 @@ def _default_data_dir() -> Path:
     return Path(state_home) / "edge-agent"
 
 
+def _http_url(value: str) -> str:
+    """``value`` unchanged, or ``ValueError`` unless it is an HTTP(S) URL."""
+    if not value.startswith(("http://", "https://")):
+        raise ValueError("must be an http:// or https:// URL")
+    return value
+
+
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -86,9 +93,7 @@ class RecognizerSettings(_Section):
     @field_validator("url")
     @classmethod
     def _check_url(cls, value: str) -> str:
-        if not value.startswith(("http://", "https://")):
-            raise ValueError("must be an http:// or https:// URL")
-        return value.rstrip("/")
+        return _http_url(value).rstrip("/")
 
 
 class ImagingSettings(_Section):
@@ -281,9 +286,7 @@ class WebhookSettings(_Section):
     @field_validator("url")
     @classmethod
     def _check_url(cls, value: str) -> str:
-        if not value.startswith(("http://", "https://")):
-            raise ValueError("must be an http:// or https:// URL")
-        return value
+        return _http_url(value)
 
 
 class MqttSettings(_Section):
@@ -366,15 +369,20 @@ class SyncSettings(_Section):
     @field_validator("url")
     @classmethod
     def _check_url(cls, value: str | None) -> str | None:
-        if value is not None and not value.startswith(("http://", "https://")):
-            raise ValueError("must be an http:// or https:// URL")
-        return None if value is None else value.rstrip("/")
+        return None if value is None else _http_url(value).rstrip("/")
 
     @model_validator(mode="after")
-    def _check_token(self) -> SyncSettings:
+    def _check_backoff(self) -> SyncSettings:
         if self.backoff_cap_s < self.backoff_base_s:
             raise ValueError("backoff_cap_s is below backoff_base_s")
         return self
+
+    @property
+    def has_site_token(self) -> bool:
+        """Whether a token is given, inline or as a file (read only when used)."""
+        return (
+            bool(self.site_token.get_secret_value()) or self.site_token_file is not None
+        )
 
 
 def site_token(settings: SyncSettings) -> str:
@@ -476,8 +484,7 @@ def load_settings(
 def _check_complete(settings: Settings) -> None:
     """What no single option can judge: options that need one another."""
     sync = settings.sync
-    has_token = bool(sync.site_token.get_secret_value()) or sync.site_token_file
-    if sync.url is not None and not has_token:
+    if sync.url is not None and not sync.has_site_token:
         raise ConfigError(
             "invalid setting sync.url: it needs sync.site_token, "
             "sync.site_token_file or the site-token credential"

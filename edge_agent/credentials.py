@@ -46,7 +46,7 @@ def apply_credentials(settings: Settings, directory: Path | None = None) -> Sett
             update={"api_key": SecretStr(api_key)}
         )
     token = read_credential(folder, SITE_TOKEN)
-    if token and not _site_token_set(settings):
+    if token and not settings.sync.has_site_token:
         updates["sync"] = settings.sync.model_copy(
             update={"site_token": SecretStr(token)}
         )
@@ -69,8 +69,3 @@ def read_credential(folder: Path, name: str) -> str | None:
 def _credentials_directory() -> Path | None:
     value = os.environ.get(CREDENTIALS_ENV_VAR)
     return Path(value) if value else None
-
-
-def _site_token_set(settings: Settings) -> bool:
-    sync = settings.sync
-    return bool(sync.site_token.get_secret_value()) or sync.site_token_file is not None

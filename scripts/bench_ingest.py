@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import statistics
 import subprocess
@@ -35,7 +34,14 @@ import aiohttp
 import cv2
 import numpy as np
 from aiohttp import web
-from local_services import BIN, child_process, free_port, stop, wait_ready
+from local_services import (
+    BIN,
+    child_process,
+    free_port,
+    issue_admin_token,
+    stop,
+    wait_ready,
+)
 from synthetic_faces import encode_jpeg, face_image
 
 SIZES = {"480p": (640, 480), "720p": (1280, 720)}
@@ -182,21 +188,6 @@ def _peak_rss_mb(pid: int) -> float:
     return float("nan")
 
 
-def _token(data_dir: Path, env: dict[str, str]) -> str:
-    output = subprocess.run(
-        [
-            *(str(BIN / "edge-agent"), "tokens", "issue", "--subject", "bench"),
-            *("--role", "admin", "--json", "--data-dir", str(data_dir)),
-        ],
-        env=env,
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
-    token: str = json.loads(output)["token"]
-    return token
-
-
 def run_daemon_case(
     folder: Path,
     recognizer_url: str,
@@ -221,7 +212,9 @@ def run_daemon_case(
     url = f"http://127.0.0.1:{port}"
     with child_process(args, folder / "edge-agent.log", env) as daemon:
         wait_ready(f"{url}/healthz", daemon)
-        keys = asyncio.run(_register(url, _token(data_dir, env), cameras))
+        keys = asyncio.run(
+            _register(url, issue_admin_token(data_dir, env, subject="bench"), cameras)
+        )
         saturation = asyncio.run(saturate(url, keys, frames, daemon.pid))
         rate = saturation.decided_per_s / 2
         latencies = asyncio.run(paced_latency(url, keys, frames[: int(rate * 5)], rate))

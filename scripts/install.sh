@@ -166,9 +166,7 @@ install_units() {
 
 uninstall() {
     local unit
-    if [ "$use_systemctl" = 1 ]; then
-        systemctl disable --now "${ENABLED[@]}" || true
-    fi
+    run_systemctl disable --now "${ENABLED[@]}" || true
     for unit in "${UNITS[@]}"; do
         rm -f "$unit_dir/$unit"
     done

@@ -14,7 +14,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,15 +48,35 @@ def wait_ready(
     url: str, process: subprocess.Popen[bytes], timeout_s: float = 30
 ) -> None:
     """Poll ``url`` until it answers 200; fail if the process dies first."""
+    if not _poll(url, process, timeout_s, lambda status: status == 200):
+        raise RuntimeError(f"{url} did not become ready within {timeout_s} s")
+
+
+def wait_listening(
+    url: str, process: subprocess.Popen[bytes], timeout_s: float = 30
+) -> None:
+    """Poll ``url`` until it answers at all (any status); fail if the process
+    dies first. For servers whose every route wants a token."""
+    if not _poll(url, process, timeout_s, lambda status: True):
+        raise RuntimeError(f"{url} did not answer within {timeout_s} s")
+
+
+def _poll(
+    url: str,
+    process: subprocess.Popen[bytes],
+    timeout_s: float,
+    accept: Callable[[int], bool],
+) -> bool:
+    """Whether ``url`` gave an accepted status in time; raise if ``process`` dies."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"{process.args!r} exited with {process.returncode}")
         with contextlib.suppress(httpx.TransportError):
-            if httpx.get(url, timeout=1).status_code == 200:
-                return
+            if accept(httpx.get(url, timeout=1).status_code):
+                return True
         time.sleep(0.1)
-    raise RuntimeError(f"{url} did not become ready within {timeout_s} s")
+    return False
 
 
 @contextlib.contextmanager
@@ -135,14 +155,16 @@ def edge_agent(
         yield Service(url, process, issue_admin_token(data_dir, env))
 
 
-def issue_admin_token(data_dir: Path, env: dict[str, str] | None = None) -> str:
+def issue_admin_token(
+    data_dir: Path, env: dict[str, str] | None = None, subject: str = "local-services"
+) -> str:
     """An admin token from the site admin CLI, as an installer would get one."""
     output = subprocess.run(
         [
             str(BIN / "edge-agent"),
             "tokens",
             "issue",
-            *("--subject", "local-services", "--role", "admin", "--ttl", "3600"),
+            *("--subject", subject, "--role", "admin", "--ttl", "3600"),
             *("--json", "--data-dir", str(data_dir)),
         ],
         env=env,
@@ -152,22 +174,6 @@ def issue_admin_token(data_dir: Path, env: dict[str, str] | None = None) -> str:
     ).stdout
     token: str = json.loads(output)["token"]
     return token
-
-
-def wait_listening(
-    url: str, process: subprocess.Popen[bytes], timeout_s: float = 30
-) -> None:
-    """Poll ``url`` until it answers at all (any status); fail if the process
-    dies first. For servers whose every route wants a token."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"{process.args!r} exited with {process.returncode}")
-        with contextlib.suppress(httpx.TransportError):
-            httpx.get(url, timeout=1)
-            return
-        time.sleep(0.1)
-    raise RuntimeError(f"{url} did not answer within {timeout_s} s")
 
 
 def cloud_sync_config(

@@ -135,23 +135,29 @@ def decode_inspected(
 
 def _imdecode(data: bytes, header: ImageHeader, scale: int) -> NDArray[Any]:
     if header.format is ImageFormat.JPEG:
-        flags = _JPEG_FLAGS[scale] | _IGNORE_ORIENTATION
+        flags = _jpeg_flags(scale)
     else:
         flags = cv2.IMREAD_UNCHANGED
 
-    name = header.format.value.upper()
     try:
         pixels = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), flags)
     except cv2.error as exc:
-        raise UndecodableImage(
-            f"the {name} image does not decode", format=header.format.value
-        ) from exc
+        raise _does_not_decode(header) from exc
 
     if pixels is None or pixels.size == 0:
-        raise UndecodableImage(
-            f"the {name} image does not decode", format=header.format.value
-        )
+        raise _does_not_decode(header)
     return np.asarray(pixels)
+
+
+def _jpeg_flags(scale: int) -> int:
+    return _JPEG_FLAGS[scale] | _IGNORE_ORIENTATION
+
+
+def _does_not_decode(header: ImageHeader) -> UndecodableImage:
+    name = header.format.value.upper()
+    return UndecodableImage(
+        f"the {name} image does not decode", format=header.format.value
+    )
 
 
 def _check_decoded_size(pixels: NDArray[Any], header: ImageHeader, scale: int) -> None:
@@ -198,9 +204,8 @@ def _starved(data: bytes, pixels: NDArray[Any], scale: int) -> bool:
         end -= 1
     probe = data[:end] + _PROBE_BYTES + data[end:]
 
-    flags = _JPEG_FLAGS[scale] | _IGNORE_ORIENTATION
     try:
-        again = cv2.imdecode(np.frombuffer(probe, dtype=np.uint8), flags)
+        again = cv2.imdecode(np.frombuffer(probe, dtype=np.uint8), _jpeg_flags(scale))
     except cv2.error:
         return True
     return again is None or not np.array_equal(again, pixels)

@@ -10,17 +10,14 @@ import asyncio
 from concurrent.futures import ThreadPoolExecutor
 
 from edge_agent.config import ImagingSettings
-from edge_agent.imaging.decoder import DecodedImage, decode_image
 from edge_agent.imaging.normalize import PreparedImage, prepare_image
 
 
 class DecodePool:
+    """At most ``workers`` frames prepared at once, each on a thread of its own."""
+
     def __init__(self, workers: int) -> None:
         self._executor = ThreadPoolExecutor(workers, thread_name_prefix="decode")
-
-    async def decode(self, data: bytes) -> DecodedImage:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, decode_image, data)
 
     async def prepare(self, data: bytes, settings: ImagingSettings) -> PreparedImage:
         """Inspect, decode, normalize and check a frame, off the event loop."""
