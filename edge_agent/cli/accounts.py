@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from typing import Annotated
 
 import typer
@@ -10,21 +9,14 @@ import typer
 from edge_agent.cli.common import (
     ConfigOption,
     DataDirOption,
+    call_services,
     console,
     local_actor,
-    settings_from,
-    with_services,
+    read_password,
 )
 from edge_agent.models import Role
 
 app = typer.Typer(help="Accounts that sign in with a password.", no_args_is_help=True)
-
-
-def _read_password(from_stdin: bool) -> str:
-    if from_stdin:
-        return sys.stdin.readline().rstrip("\n")
-    password: str = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
-    return password
 
 
 @app.command("add")
@@ -38,9 +30,10 @@ def accounts_add(
     data_dir: DataDirOption = None,
 ) -> None:
     """Create an account (the password is asked for, never taken as an argument)."""
-    password = _read_password(password_stdin)
-    with_services(
-        settings_from(config, data_dir),
+    password = read_password(password_stdin, "Password")
+    call_services(
+        config,
+        data_dir,
         lambda s: s.auth.create_account(username, password, role, local_actor()),
     )
     console.print(f"Created account {username} ({role.value})")
@@ -51,8 +44,9 @@ def accounts_disable(
     username: str, config: ConfigOption = None, data_dir: DataDirOption = None
 ) -> None:
     """Disable an account and revoke its tokens."""
-    with_services(
-        settings_from(config, data_dir),
+    call_services(
+        config,
+        data_dir,
         lambda s: s.auth.set_account_disabled(username, True, local_actor()),
     )
     console.print(f"Disabled account {username}")

@@ -1,5 +1,4 @@
-"""Site admin CLI: ``edge-agent attendance ...``: marks, the daily report, and
-shifts (``attendance shifts add|list|assign``)."""
+"""Site admin CLI: ``edge-agent attendance ...``, marks, daily report and shifts."""
 
 from __future__ import annotations
 
@@ -22,12 +21,11 @@ from edge_agent.cli.common import (
     ConfigOption,
     DataDirOption,
     JsonOption,
+    call_services,
     console,
     fail,
     local_actor,
     print_json,
-    settings_from,
-    with_services,
 )
 from edge_agent.models import WEEKDAYS, AttendanceRow, DailyRow, Shift
 from edge_agent.services import Services
@@ -78,7 +76,7 @@ def attendance_list(
         wanted = _parse_day(day, service.today())
         return await service.list_marks(wanted, person, camera)
 
-    rows = with_services(settings_from(config, data_dir), query)
+    rows = call_services(config, data_dir, query)
     if as_json:
         print_json([attendance_row(r) for r in rows])
         return
@@ -118,7 +116,7 @@ def attendance_report(
         wanted = service.today() if day == "today" else _parse_date(day, "--day")
         return wanted, await service.daily_report(wanted)
 
-    wanted, rows = with_services(settings_from(config, data_dir), report)
+    wanted, rows = call_services(config, data_dir, report)
     if output is ReportFormat.JSON:
         print_json({"day": wanted.isoformat(), "people": [daily(r) for r in rows]})
     elif output is ReportFormat.CSV:
@@ -168,9 +166,8 @@ def shifts_add(
         half_day_below=timedelta(hours=half_day_hours),
         absent_below=timedelta(hours=absent_hours),
     )
-    shift = with_services(
-        settings_from(config, data_dir),
-        lambda s: s.shifts.create(spec, local_actor()),
+    shift = call_services(
+        config, data_dir, lambda s: s.shifts.create(spec, local_actor())
     )
     if as_json:
         print_json(shift_view(shift))
@@ -185,9 +182,7 @@ def shifts_list(
     as_json: JsonOption = False,
 ) -> None:
     """List the shifts."""
-    shifts = with_services(
-        settings_from(config, data_dir), lambda s: s.shifts.list_shifts()
-    )
+    shifts = call_services(config, data_dir, lambda s: s.shifts.list_shifts())
     if as_json:
         print_json([shift_view(s) for s in shifts])
         return
@@ -218,8 +213,9 @@ def shifts_assign(
     """Assign a person's shift from a day on ('none' ends the assignment)."""
     effective = _parse_date(start, "--from") if start else None
     chosen = None if shift == NO_SHIFT else shift
-    assignment = with_services(
-        settings_from(config, data_dir),
+    assignment = call_services(
+        config,
+        data_dir,
         lambda s: s.shifts.assign(person, chosen, effective, local_actor()),
     )
     if as_json:
@@ -283,7 +279,7 @@ def _clock(moment: datetime | None) -> str:
 
 
 def _duration(worked: timedelta) -> str:
-    minutes = int(worked.total_seconds() // 60)
+    minutes = _minutes(worked)
     return f"{minutes // 60}:{minutes % 60:02d}"
 
 

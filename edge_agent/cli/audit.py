@@ -13,11 +13,11 @@ from edge_agent.cli.common import (
     ConfigOption,
     DataDirOption,
     JsonOption,
+    call_services,
     console,
     fail,
     print_json,
-    settings_from,
-    with_services,
+    table_time,
 )
 from edge_agent.services.audit import MAX_PAGE_SIZE, AuditFilter, AuditPage
 
@@ -55,9 +55,8 @@ def audit_list(
 ) -> None:
     """List audit entries, oldest first."""
     filters = AuditFilter(actor=actor, action=action)
-    page = with_services(
-        settings_from(config, data_dir),
-        lambda s: s.audit.list_entries(filters, after, limit),
+    page = call_services(
+        config, data_dir, lambda s: s.audit.list_entries(filters, after, limit)
     )
 
     if as_json:
@@ -77,7 +76,7 @@ def audit_verify(
     data_dir: DataDirOption = None,
 ) -> None:
     """Check the whole hash chain; exit 1 naming the first broken entry."""
-    report = with_services(settings_from(config, data_dir), lambda s: s.audit.verify())
+    report = call_services(config, data_dir, lambda s: s.audit.verify())
 
     if not report.ok:
         fail(f"audit chain broken at seq {report.first_bad_seq}: {report.reason}")
@@ -92,7 +91,7 @@ def _print_table(page: AuditPage) -> None:
     for e in page.entries:
         table.add_row(
             str(e.seq),
-            e.at.strftime("%Y-%m-%d %H:%M:%S"),
+            table_time(e.at),
             e.actor,
             e.action,
             e.target or "",

@@ -22,6 +22,7 @@ from edge_agent.cli.common import (
     ConfigOption,
     DataDirOption,
     JsonOption,
+    call_services,
     console,
     fail,
     local_actor,
@@ -46,11 +47,13 @@ class Clearable(enum.StrEnum):
     SCHEDULE = "schedule"
 
 
-_CLEARED_FIELD = {
-    Clearable.LOCATION: "location",
-    Clearable.INTERVAL: "expected_interval_s",
-    Clearable.THRESHOLD: "match_threshold",
-    Clearable.PROBE_URL: "probe_url",
+# The patch field each --clear names, and the value that clears it.
+_CLEARED: dict[Clearable, tuple[str, Any]] = {
+    Clearable.LOCATION: ("location", None),
+    Clearable.INTERVAL: ("expected_interval_s", None),
+    Clearable.THRESHOLD: ("match_threshold", None),
+    Clearable.PROBE_URL: ("probe_url", None),
+    Clearable.SCHEDULE: ("schedule", ()),
 }
 
 LocationOption = Annotated[str | None, typer.Option(help="Where it hangs.")]
@@ -97,11 +100,9 @@ def _patch(
     values = {key: value for key, value in given.items() if value is not None}
     if schedule is not None:
         values["schedule"] = _schedule(schedule)
-    for field in clear or []:
-        if field is Clearable.SCHEDULE:
-            values["schedule"] = ()
-        else:
-            values[_CLEARED_FIELD[field]] = None
+    for cleared in clear or []:
+        field, empty = _CLEARED[cleared]
+        values[field] = empty
     return CameraPatch(**values)
 
 
@@ -143,8 +144,9 @@ def cameras_add(
         probe_url=probe_url,
         schedule=schedule,
     )
-    registered = with_services(
-        settings_from(config, data_dir),
+    registered = call_services(
+        config,
+        data_dir,
         lambda s: s.cameras.register(camera_id, name, direction, local_actor(), patch),
     )
     camera = registered.camera
@@ -162,9 +164,7 @@ def cameras_list(
     as_json: JsonOption = False,
 ) -> None:
     """List cameras."""
-    cameras = with_services(
-        settings_from(config, data_dir), lambda s: s.cameras.list_cameras()
-    )
+    cameras = call_services(config, data_dir, lambda s: s.cameras.list_cameras())
     if as_json:
         print_json([rendering.camera(c) for c in cameras])
         return
@@ -187,8 +187,9 @@ def cameras_rotate_key(
     as_json: JsonOption = False,
 ) -> None:
     """Give a camera a new API key; the old one works for the grace period."""
-    key = with_services(
-        settings_from(config, data_dir),
+    key = call_services(
+        config,
+        data_dir,
         lambda s: s.cameras.rotate_key(camera_id, grace, local_actor()),
     )
     if as_json:
@@ -204,9 +205,8 @@ def cameras_revoke_keys(
     camera_id: str, config: ConfigOption = None, data_dir: DataDirOption = None
 ) -> None:
     """Revoke every API key of a camera at once."""
-    count = with_services(
-        settings_from(config, data_dir),
-        lambda s: s.cameras.revoke_keys(camera_id, local_actor()),
+    count = call_services(
+        config, data_dir, lambda s: s.cameras.revoke_keys(camera_id, local_actor())
     )
     console.print(f"Revoked {count} key(s) of camera {camera_id}")
 
@@ -242,9 +242,8 @@ def cameras_update(
         schedule=schedule,
         clear=clear,
     )
-    camera = with_services(
-        settings_from(config, data_dir),
-        lambda s: s.cameras.update(camera_id, patch, local_actor()),
+    camera = call_services(
+        config, data_dir, lambda s: s.cameras.update(camera_id, patch, local_actor())
     )
     if as_json:
         print_json(rendering.camera(camera))
@@ -257,9 +256,8 @@ def cameras_enable(
     camera_id: str, config: ConfigOption = None, data_dir: DataDirOption = None
 ) -> None:
     """Accept the camera's frames again."""
-    with_services(
-        settings_from(config, data_dir),
-        lambda s: s.cameras.enable(camera_id, local_actor()),
+    call_services(
+        config, data_dir, lambda s: s.cameras.enable(camera_id, local_actor())
     )
     console.print(f"Enabled camera {camera_id}")
 
@@ -269,9 +267,8 @@ def cameras_disable(
     camera_id: str, config: ConfigOption = None, data_dir: DataDirOption = None
 ) -> None:
     """Refuse the camera's frames until it is enabled."""
-    with_services(
-        settings_from(config, data_dir),
-        lambda s: s.cameras.disable(camera_id, local_actor()),
+    call_services(
+        config, data_dir, lambda s: s.cameras.disable(camera_id, local_actor())
     )
     console.print(f"Disabled camera {camera_id}")
 
@@ -281,9 +278,8 @@ def cameras_remove(
     camera_id: str, config: ConfigOption = None, data_dir: DataDirOption = None
 ) -> None:
     """Remove a camera: hidden, keys revoked, frames refused; history stays."""
-    with_services(
-        settings_from(config, data_dir),
-        lambda s: s.cameras.remove(camera_id, local_actor()),
+    call_services(
+        config, data_dir, lambda s: s.cameras.remove(camera_id, local_actor())
     )
     console.print(f"Removed camera {camera_id}")
 
@@ -312,7 +308,7 @@ def cameras_status(
     if as_json:
         print_json([rendering.camera_status(s) for s in statuses])
     else:
-        console.print(status_table(statuses))
+        console.print(_status_table(statuses))
 
 
 async def _watch(settings: Settings, refresh: float, times: int | None) -> None:
@@ -325,11 +321,11 @@ async def _watch(settings: Settings, refresh: float, times: int | None) -> None:
                 if drawn:
                     await asyncio.sleep(refresh)
                 statuses = await services.cameras.statuses()
-                live.update(status_table(statuses), refresh=True)
+                live.update(_status_table(statuses), refresh=True)
                 drawn += 1
 
 
-def status_table(statuses: list[CameraStatus]) -> Table:
+def _status_table(statuses: list[CameraStatus]) -> Table:
     table = Table(
         "Camera",
         "Location",

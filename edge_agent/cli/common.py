@@ -12,6 +12,7 @@ import getpass
 import json
 import sys
 from collections.abc import Awaitable, Callable, Coroutine
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, NoReturn, TypeVar
 
@@ -48,11 +49,24 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts
 def settings_from(
     config: Path | None, data_dir: Path | None, **server: Any
 ) -> Settings:
+    """The settings of ``config`` with the command line's overrides; exit 2 if bad."""
+    return load_or_exit(config, overrides_from(data_dir, **server))
+
+
+def overrides_from(data_dir: Path | None, **server: Any) -> dict[str, Any]:
+    """The settings the command line gives, by section, for :func:`load_settings`."""
     overrides: dict[str, Any] = {}
     if data_dir is not None:
         overrides["storage"] = {"data_dir": data_dir}
     if server:
         overrides["server"] = server
+    return overrides
+
+
+def load_or_exit(
+    config: Path | None, overrides: dict[str, Any] | None = None
+) -> Settings:
+    """The settings, or exit 2 naming the bad value."""
     try:
         return load_settings(config, overrides)
     except ConfigError as exc:
@@ -60,6 +74,7 @@ def settings_from(
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
+    """Print ``message`` as one line on stderr and exit with ``code``."""
     errors.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
@@ -74,7 +89,17 @@ def with_services(settings: Settings, work: Callable[[Services], Awaitable[T]]) 
     return run(work_with_services())
 
 
+def call_services(
+    config: Path | None,
+    data_dir: Path | None,
+    work: Callable[[Services], Awaitable[T]],
+) -> T:
+    """Run ``work`` against the services of the settings the options name."""
+    return with_services(settings_from(config, data_dir), work)
+
+
 def run(coroutine: Coroutine[Any, Any, T]) -> T:
+    """Run ``coroutine``; a domain error becomes one line and exit 1."""
     try:
         return asyncio.run(coroutine)
     except EdgeError as exc:
@@ -86,5 +111,19 @@ def local_actor() -> Principal:
     return local_admin(getpass.getuser())
 
 
+def read_password(from_stdin: bool, question: str) -> str:
+    """One line of stdin, or a hidden prompt asked twice."""
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\n")
+    password: str = typer.prompt(question, hide_input=True, confirmation_prompt=True)
+    return password
+
+
 def print_json(body: Any) -> None:
+    """Write ``body`` as indented JSON on stdout, past rich's markup."""
     sys.stdout.write(json.dumps(body, indent=2, default=str) + "\n")
+
+
+def table_time(moment: datetime) -> str:
+    """A time in a table, to the second; the column heading names its zone."""
+    return moment.strftime("%Y-%m-%d %H:%M:%S")

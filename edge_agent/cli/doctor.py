@@ -31,6 +31,7 @@ from edge_agent.cli.common import (
     DataDirOption,
     JsonOption,
     console,
+    overrides_from,
     print_json,
 )
 from edge_agent.clients.storage.backup import check_database
@@ -72,21 +73,20 @@ def doctor(
 ) -> None:
     """Check settings, database, disk, spool, recognizer, broker, sync and clock."""
     results = asyncio.run(_run_checks(config, data_dir, timeout))
+    failed = any(r.status == "fail" for r in results)
     if json:
-        failed = any(r.status == "fail" for r in results)
         print_json({"ok": not failed, "checks": [asdict(r) for r in results]})
     else:
         console.print(_table(results))
-    if any(r.status == "fail" for r in results):
+    if failed:
         raise typer.Exit(1)
 
 
 async def _run_checks(
     config: Path | None, data_dir: Path | None, timeout_s: float
 ) -> list[CheckResult]:
-    overrides = {} if data_dir is None else {"storage": {"data_dir": data_dir}}
     try:
-        settings = load_settings(config, overrides)
+        settings = load_settings(config, overrides_from(data_dir))
     except ConfigError as exc:
         return [CheckResult("config", "fail", str(exc))]
 

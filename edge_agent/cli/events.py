@@ -17,11 +17,11 @@ from edge_agent.cli.common import (
     ConfigOption,
     DataDirOption,
     JsonOption,
+    call_services,
     console,
     local_actor,
     print_json,
-    settings_from,
-    with_services,
+    table_time,
 )
 from edge_agent.clients.storage.deliveries import DeadLetter, DeadLetterState
 from edge_agent.services.events import MAX_PAGE_SIZE, EventPage, SinkStatus
@@ -48,9 +48,8 @@ def events_list(
     as_json: JsonOption = False,
 ) -> None:
     """List events of the outbox, oldest first."""
-    page = with_services(
-        settings_from(config, data_dir),
-        lambda s: s.events.list_events(after, event_type, limit),
+    page = call_services(
+        config, data_dir, lambda s: s.events.list_events(after, event_type, limit)
     )
     if as_json:
         events = [rendering.outbox_event(e) for e in page.events]
@@ -66,7 +65,7 @@ def events_sinks(
     as_json: JsonOption = False,
 ) -> None:
     """Show how far each sink has got, and what holds it back."""
-    sinks = with_services(settings_from(config, data_dir), lambda s: s.events.sinks())
+    sinks = call_services(config, data_dir, lambda s: s.events.sinks())
     if as_json:
         print_json([rendering.sink_status(s) for s in sinks])
         return
@@ -87,9 +86,8 @@ def events_dead_letters(
     as_json: JsonOption = False,
 ) -> None:
     """List the events sinks gave up on."""
-    letters = with_services(
-        settings_from(config, data_dir),
-        lambda s: s.events.dead_letters(sink, state, 0, limit),
+    letters = call_services(
+        config, data_dir, lambda s: s.events.dead_letters(sink, state, 0, limit)
     )
     if as_json:
         print_json([rendering.dead_letter(d) for d in letters])
@@ -109,9 +107,8 @@ def events_redrive(
     as_json: JsonOption = False,
 ) -> None:
     """Queue a sink's dead letters for another delivery."""
-    result = with_services(
-        settings_from(config, data_dir),
-        lambda s: s.events.redrive(sink, seqs or None, local_actor()),
+    result = call_services(
+        config, data_dir, lambda s: s.events.redrive(sink, seqs or None, local_actor())
     )
     if as_json:
         print_json(rendering.redrive(result))
@@ -125,9 +122,7 @@ def _print_events(page: EventPage) -> None:
         payload = json.dumps(e.payload, sort_keys=True)
         if len(payload) > _PAYLOAD_CHARS:
             payload = payload[: _PAYLOAD_CHARS - 3] + "..."
-        table.add_row(
-            str(e.seq), e.type, e.occurred_at.strftime("%Y-%m-%d %H:%M:%S"), payload
-        )
+        table.add_row(str(e.seq), e.type, table_time(e.occurred_at), payload)
     console.print(table)
     if page.next_after is not None:
         console.print(f"More events: --after {page.next_after}")
@@ -167,7 +162,7 @@ def _print_dead_letters(letters: list[DeadLetter]) -> None:
             str(d.seq),
             str(d.attempts),
             d.state.value,
-            d.dead_at.strftime("%Y-%m-%d %H:%M:%S"),
+            table_time(d.dead_at),
             d.reason,
         )
     console.print(table)

@@ -25,10 +25,12 @@ from edge_agent.cli.common import (
     DataDirOption,
     console,
     fail,
+    load_or_exit,
     local_actor,
+    read_password,
     with_services,
 )
-from edge_agent.config import ConfigError, Settings, load_settings
+from edge_agent.config import Settings
 from edge_agent.errors import Conflict
 from edge_agent.models import Role
 from edge_agent.services import Services
@@ -85,7 +87,7 @@ def init(
 
     _write_config(path, values)
     console.print(f"Wrote {path}")
-    settings = _load(path)
+    settings = load_or_exit(path)
     _make_data_dir(settings.storage.data_dir)
     created = with_services(settings, lambda s: _create_admin(s, name, password))
     _give_to_folder_owner(settings.storage.data_dir)
@@ -111,10 +113,7 @@ def _answers(
 def _validate(values: dict[str, dict[str, Any]]) -> None:
     overrides: dict[str, Any] = dict(values.get("", {}))
     overrides.update({k: v for k, v in values.items() if k})
-    try:
-        load_settings(None, overrides)
-    except ConfigError as exc:
-        fail(str(exc), code=2)
+    load_or_exit(None, overrides)
 
 
 def _interactive() -> bool:
@@ -137,14 +136,9 @@ def _ask_optional(question: str, default: str) -> str:
 
 
 def _password(from_stdin: bool) -> str:
-    if from_stdin:
-        return sys.stdin.readline().rstrip("\n")
-    if not _interactive():
+    if not from_stdin and not _interactive():
         fail("pass --password-stdin (stdin is not a terminal, so it cannot be asked)")
-    password: str = typer.prompt(
-        "Admin password", hide_input=True, confirmation_prompt=True
-    )
-    return password
+    return read_password(from_stdin, "Admin password")
 
 
 def _write_config(path: Path, values: dict[str, dict[str, Any]]) -> None:
@@ -210,13 +204,6 @@ def _set_key(lines: list[str], section: str, key: str, value: Any) -> None:
         lines.insert(header_at + 1, line)
     else:
         lines.extend(["", f"[{section}]", line])
-
-
-def _load(path: Path) -> Settings:
-    try:
-        return load_settings(path)
-    except ConfigError as exc:
-        fail(str(exc), code=2)
 
 
 def _make_data_dir(folder: Path) -> None:

@@ -18,6 +18,7 @@ from edge_agent.cli.common import (
     ConfigOption,
     DataDirOption,
     JsonOption,
+    call_services,
     console,
     fail,
     local_actor,
@@ -26,6 +27,7 @@ from edge_agent.cli.common import (
     with_services,
 )
 from edge_agent.cli.daemon import call_daemon
+from edge_agent.config import Settings
 from edge_agent.errors import EdgeError
 
 app = typer.Typer(help="Sync to the central server.", no_args_is_help=True)
@@ -52,7 +54,7 @@ def sync_status(
             ],
         }
     else:
-        body = _ask(lambda: call_daemon(settings, "GET", "/v1/sync/status"))
+        body = _ask(settings, "GET", "/v1/sync/status")
     if as_json:
         print_json(body)
         return
@@ -63,7 +65,7 @@ def sync_status(
 def sync_now(config: ConfigOption = None, data_dir: DataDirOption = None) -> None:
     """Ask the running daemon to sync every stream now."""
     settings = settings_from(config, data_dir)
-    answer = _ask(lambda: call_daemon(settings, "POST", "/v1/sync/now"))
+    answer = _ask(settings, "POST", "/v1/sync/now")
     if not answer.get("enabled"):
         fail("sync is off: no central server URL is configured (sync.url)")
     console.print("Sync round started")
@@ -74,10 +76,7 @@ def sync_resume(
     stream: str, config: ConfigOption = None, data_dir: DataDirOption = None
 ) -> None:
     """Let a stopped stream go on, once its cause is understood."""
-    with_services(
-        settings_from(config, data_dir),
-        lambda s: s.sync.resume(stream, local_actor()),
-    )
+    call_services(config, data_dir, lambda s: s.sync.resume(stream, local_actor()))
     console.print(f"Stream {stream} resumed")
 
 
@@ -91,9 +90,8 @@ def sync_redrive(
     data_dir: DataDirOption = None,
 ) -> None:
     """Send a stream's dead letters again."""
-    queued = with_services(
-        settings_from(config, data_dir),
-        lambda s: s.sync.redrive(stream, seq or None, local_actor()),
+    queued = call_services(
+        config, data_dir, lambda s: s.sync.redrive(stream, seq or None, local_actor())
     )
     console.print(f"{len(queued)} record(s) of {stream} queued to be sent again")
 
@@ -106,9 +104,7 @@ def sync_dead_letters(
     as_json: JsonOption = False,
 ) -> None:
     """Records the central server set aside, and why."""
-    letters = with_services(
-        settings_from(config, data_dir), lambda s: s.sync.dead_letters(stream)
-    )
+    letters = call_services(config, data_dir, lambda s: s.sync.dead_letters(stream))
     rows = [rendering.sync_dead_letter(d) for d in letters]
     if as_json:
         print_json({"dead_letters": rows})
@@ -121,9 +117,10 @@ def sync_dead_letters(
     console.print(table)
 
 
-def _ask(call: Any) -> Any:
+def _ask(settings: Settings, method: str, path: str) -> Any:
+    """The running daemon's answer, or exit 1 pointing at ``--offline``."""
     try:
-        return call()
+        return call_daemon(settings, method, path)
     except EdgeError as exc:
         fail(f"{exc.detail} (use --offline to read the database)")
 

@@ -10,12 +10,11 @@ from edge_agent.cli.common import (
     ConfigOption,
     DataDirOption,
     JsonOption,
+    call_services,
     console,
     fail,
     local_actor,
     print_json,
-    settings_from,
-    with_services,
 )
 from edge_agent.clock import to_text
 from edge_agent.models import Role
@@ -34,8 +33,9 @@ def tokens_issue(
     as_json: JsonOption = False,
 ) -> None:
     """Issue a token; it is printed once and not stored."""
-    issued = with_services(
-        settings_from(config, data_dir),
+    issued = call_services(
+        config,
+        data_dir,
         lambda s: s.auth.issue_token(subject, role, ttl, local_actor()),
     )
     if as_json:
@@ -71,5 +71,5 @@ def tokens_revoke(
         if subject:
             await services.auth.revoke_subject(subject, local_actor())
 
-    with_services(settings_from(config, data_dir), revoke)
+    call_services(config, data_dir, revoke)
     console.print("Revoked")

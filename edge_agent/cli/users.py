@@ -17,11 +17,13 @@ from edge_agent.cli.common import (
     ConfigOption,
     DataDirOption,
     JsonOption,
+    call_services,
     console,
     fail,
     local_actor,
     print_json,
     settings_from,
+    table_time,
     with_services,
 )
 from edge_agent.clients.recognition.base import SubjectExample
@@ -101,9 +103,8 @@ def users_list(
     as_json: JsonOption = False,
 ) -> None:
     """List people."""
-    people = with_services(
-        settings_from(config, data_dir),
-        lambda s: s.users.list_people(include_erased=include_erased),
+    people = call_services(
+        config, data_dir, lambda s: s.users.list_people(include_erased=include_erased)
     )
     if as_json:
         print_json([rendering.person(p) for p in people])
@@ -147,9 +148,8 @@ def users_update(
         valid_from=KEEP if valid_from is None else _bound(valid_from),
         valid_until=KEEP if valid_until is None else _bound(valid_until),
     )
-    updated = with_services(
-        settings_from(config, data_dir),
-        lambda s: s.users.update(person, changes, local_actor()),
+    updated = call_services(
+        config, data_dir, lambda s: s.users.update(person, changes, local_actor())
     )
     if as_json:
         print_json(rendering.person(updated))
@@ -162,7 +162,7 @@ def _change_status(
     data_dir: Path | None,
     change: Callable[[Services], Awaitable[Person]],
 ) -> None:
-    done = with_services(settings_from(config, data_dir), change)
+    done = call_services(config, data_dir, change)
     console.print(f"{done.name} ({done.employee_no}) is {done.status.value}")
 
 
@@ -202,9 +202,8 @@ def users_delete(
     """
     if not yes:
         typer.confirm(f"Erase {person} and all their face data?", abort=True)
-    erasure = with_services(
-        settings_from(config, data_dir),
-        lambda s: s.users.erase(person, local_actor()),
+    erasure = call_services(
+        config, data_dir, lambda s: s.users.erase(person, local_actor())
     )
     if as_json:
         print_json(rendering.erasure(erasure))
@@ -232,7 +231,7 @@ def users_enroll(
             verb = "Enrolled" if enrollment.created else "Already enrolled"
             console.print(f"{verb} {image.name} as face {enrollment.face.id}")
 
-    with_services(settings_from(config, data_dir), enroll_all)
+    call_services(config, data_dir, enroll_all)
 
 
 @app.command("faces")
@@ -243,15 +242,13 @@ def users_faces(
     as_json: JsonOption = False,
 ) -> None:
     """List a person's face examples."""
-    faces = with_services(
-        settings_from(config, data_dir), lambda s: s.users.list_faces(person)
-    )
+    faces = call_services(config, data_dir, lambda s: s.users.list_faces(person))
     if as_json:
         print_json([rendering.face(f) for f in faces])
         return
     table = Table("Face", "Enrolled (UTC)", "By", "Image SHA-256", title="Faces")
     for f in faces:
-        enrolled = f.enrolled_at.strftime("%Y-%m-%d %H:%M:%S")
+        enrolled = table_time(f.enrolled_at)
         table.add_row(f.id, enrolled, f.enrolled_by or "", f.image_sha256[:16])
     console.print(table)
 
@@ -264,9 +261,8 @@ def users_remove_face(
     data_dir: DataDirOption = None,
 ) -> None:
     """Remove one face example, at the recognizer too."""
-    face = with_services(
-        settings_from(config, data_dir),
-        lambda s: s.users.remove_face(person, face_id, local_actor()),
+    face = call_services(
+        config, data_dir, lambda s: s.users.remove_face(person, face_id, local_actor())
     )
     console.print(f"Removed face {face.id}")
 
@@ -285,9 +281,8 @@ def users_sync_recognizer(
     as_json: JsonOption = False,
 ) -> None:
     """Compare the recognizer's gallery with the people here; report the drift."""
-    report = with_services(
-        settings_from(config, data_dir),
-        lambda s: s.users.reconcile(repair, local_actor()),
+    report = call_services(
+        config, data_dir, lambda s: s.users.reconcile(repair, local_actor())
     )
     if as_json:
         print_json(_report_body(report))
@@ -319,8 +314,9 @@ def users_import(
     the same file again changes nothing. Exits 1 when a row failed.
     """
     rows = _read_rows(file)
-    report = with_services(
-        settings_from(config, data_dir),
+    report = call_services(
+        config,
+        data_dir,
         lambda s: _import_with_progress(s, rows, photos, show=not as_json),
     )
 
