@@ -1,28 +1,21 @@
-"""Controllers: attendance marks, decisions, the daily report and corrections
-(``/v1/attendance...``), and how they look on the wire."""
+"""Controllers: marks, decisions, daily report, corrections (``/v1/attendance``)."""
 
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any, Literal
+from typing import Literal
 
 from aiohttp import web
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from edge_agent.api import rendering
 from edge_agent.api.keys import services
-from edge_agent.clock import to_text
 from edge_agent.errors import InvalidInput
 from edge_agent.gateway.context import PRINCIPAL
 from edge_agent.gateway.rbac import Permission
 from edge_agent.gateway.routing import endpoint
 from edge_agent.gateway.validation import parse_json, parse_query
-from edge_agent.models import (
-    Correction,
-    MarkKind,
-    Outcome,
-    ReasonCode,
-)
+from edge_agent.models import MarkKind, Outcome, ReasonCode
 from edge_agent.services.attendance import (
     MAX_MARKS_PAGE,
     MAX_PAGE_SIZE,
@@ -34,13 +27,13 @@ from edge_agent.services.attendance import (
 routes = web.RouteTableDef()
 
 Day = date | Literal["today"]
-_DAY_HELP = "YYYY-MM-DD or 'today' (site-local)"
+DAY_HELP = "YYYY-MM-DD or 'today' (site-local)"
 
 
 class AttendanceFilter(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    day: Day | None = Field(default=None, description=_DAY_HELP)
+    day: Day | None = Field(default=None, description=DAY_HELP)
     person: str | None = Field(default=None, description="id or employee number")
     camera: str | None = None
     include_voided: bool = False
@@ -53,7 +46,7 @@ class AttendanceFilter(BaseModel):
 class DecisionsQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    day: Day | None = Field(default=None, description=_DAY_HELP + ", capture time")
+    day: Day | None = Field(default=None, description=DAY_HELP + ", capture time")
     camera: str | None = None
     person: str | None = Field(default=None, description="id or employee number")
     outcome: Outcome | None = None
@@ -67,7 +60,7 @@ class DecisionsQuery(BaseModel):
 class DailyQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    day: Day = Field(default="today", description=_DAY_HELP + ", the work day")
+    day: Day = Field(default="today", description=DAY_HELP + ", the work day")
 
 
 class CorrectionsQuery(BaseModel):
@@ -118,7 +111,7 @@ class NewCorrection(BaseModel):
 async def list_attendance(request: web.Request) -> web.Response:
     query = parse_query(request, AttendanceFilter)
     service = services(request).attendance
-    day = _day(service, query.day)
+    day = resolve_day(service, query.day)
     filters = MarkFilter(day, query.person, query.camera, query.include_voided)
     page = await service.page_marks(filters, query.cursor, query.limit)
     return rendering.json_response(
@@ -140,7 +133,7 @@ async def list_decisions(request: web.Request) -> web.Response:
     query = parse_query(request, DecisionsQuery)
     service = services(request).attendance
     filters = DecisionFilter(
-        _day(service, query.day),
+        resolve_day(service, query.day),
         query.camera,
         query.person,
         query.outcome,
@@ -164,7 +157,7 @@ async def list_decisions(request: web.Request) -> web.Response:
 async def daily_report(request: web.Request) -> web.Response:
     query = parse_query(request, DailyQuery)
     service = services(request).attendance
-    day = _day(service, query.day) or service.today()
+    day = resolve_day(service, query.day) or service.today()
     rows = await service.daily_report(day)
     return rendering.json_response(
         {
@@ -188,13 +181,16 @@ async def correct_attendance(request: web.Request) -> web.Response:
     actor = request[PRINCIPAL]
     if body.action == "void" and body.mark_id is not None:
         voided = await service.void_mark(body.mark_id, body.comment, actor)
-        answer = {"correction": correction(voided), "mark": None}
+        answer = {"correction": rendering.correction(voided), "mark": None}
     else:
         person, kind, at = _addition(body)
         added, new_mark = await service.add_mark(
             person, kind, at, body.camera_id, body.comment, actor
         )
-        answer = {"correction": correction(added), "mark": rendering.mark(new_mark)}
+        answer = {
+            "correction": rendering.correction(added),
+            "mark": rendering.mark(new_mark),
+        }
     return rendering.json_response(answer, status=201)
 
 
@@ -211,13 +207,14 @@ async def list_corrections(request: web.Request) -> web.Response:
     )
     return rendering.json_response(
         {
-            "corrections": [correction(c) for c in page.corrections],
+            "corrections": [rendering.correction(c) for c in page.corrections],
             "next_cursor": page.next_cursor,
         }
     )
 
 
-def _day(service: AttendanceService, value: Day | None) -> date | None:
+def resolve_day(service: AttendanceService, value: Day | None) -> date | None:
+    """The date a query's ``day`` names; ``today`` is the site-local date now."""
     return service.today() if value == "today" else value
 
 
@@ -227,18 +224,3 @@ def _addition(body: NewCorrection) -> tuple[str, MarkKind, datetime]:
     if body.person_id is None or body.kind is None or body.at is None:
         raise InvalidInput("add needs person_id, kind and at")
     return body.person_id, body.kind, body.at
-
-
-# --- on the wire --------------------------------------------------------------
-
-
-def correction(c: Correction) -> dict[str, Any]:
-    return {
-        "id": c.id,
-        "action": c.action.value,
-        "mark_id": c.mark_id,
-        "person_id": c.person_id,
-        "comment": c.comment,
-        "actor": c.actor,
-        "created_at": to_text(c.created_at),
-    }

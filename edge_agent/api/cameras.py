@@ -8,6 +8,7 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
 from edge_agent.api import rendering
+from edge_agent.api.acts import answer_act
 from edge_agent.api.keys import services
 from edge_agent.errors import InvalidInput
 from edge_agent.gateway.context import PRINCIPAL
@@ -68,7 +69,7 @@ class KeyRotation(BaseModel):
     )
 
 
-def camera_patch(
+def _camera_patch(
     body: CameraFields, *, skip: frozenset[str] = frozenset()
 ) -> CameraPatch:
     """The patch the fields sent in ``body`` describe."""
@@ -93,7 +94,7 @@ def camera_patch(
 )
 async def register_camera(request: web.Request) -> web.Response:
     body = await parse_json(request, NewCamera)
-    patch = camera_patch(body, skip=frozenset({"name", "direction"}))
+    patch = _camera_patch(body, skip=frozenset({"name", "direction"}))
     registered = await services(request).cameras.register(
         body.id,
         body.name,
@@ -135,7 +136,7 @@ async def get_camera(request: web.Request) -> web.Response:
     body=CameraFields,
 )
 async def update_camera(request: web.Request) -> web.Response:
-    patch = camera_patch(await parse_json(request, CameraFields))
+    patch = _camera_patch(await parse_json(request, CameraFields))
     camera = await services(request).cameras.update(
         request.match_info["id"], patch, request[PRINCIPAL]
     )
@@ -148,28 +149,21 @@ async def update_camera(request: web.Request) -> web.Response:
     permission=Permission.CAMERAS_WRITE,
 )
 async def remove_camera(request: web.Request) -> web.Response:
-    camera = await services(request).cameras.remove(
-        request.match_info["id"], request[PRINCIPAL]
-    )
-    return rendering.json_response(rendering.camera(camera))
+    return await answer_act(request, services(request).cameras.remove, rendering.camera)
 
 
 @routes.post("/v1/cameras/{id}/enable")
 @endpoint("Accept a camera's frames again", permission=Permission.CAMERAS_WRITE)
 async def enable_camera(request: web.Request) -> web.Response:
-    camera = await services(request).cameras.enable(
-        request.match_info["id"], request[PRINCIPAL]
-    )
-    return rendering.json_response(rendering.camera(camera))
+    return await answer_act(request, services(request).cameras.enable, rendering.camera)
 
 
 @routes.post("/v1/cameras/{id}/disable")
 @endpoint("Refuse a camera's frames", permission=Permission.CAMERAS_WRITE)
 async def disable_camera(request: web.Request) -> web.Response:
-    camera = await services(request).cameras.disable(
-        request.match_info["id"], request[PRINCIPAL]
+    return await answer_act(
+        request, services(request).cameras.disable, rendering.camera
     )
-    return rendering.json_response(rendering.camera(camera))
 
 
 @routes.post("/v1/cameras/{id}/keys")

@@ -12,7 +12,6 @@ from pydantic import BaseModel, ConfigDict, Field
 from edge_agent.api import rendering
 from edge_agent.api.keys import services
 from edge_agent.api.uploads import read_image
-from edge_agent.clock import parse_capture_time
 from edge_agent.errors import InvalidInput
 from edge_agent.gateway.context import PRINCIPAL
 from edge_agent.gateway.rbac import Permission
@@ -34,22 +33,19 @@ class FrameQuery(BaseModel):
 
 
 async def _read_frame(request: web.Request) -> FrameUpload:
+    # The query is only checked here: each value is read below from the form,
+    # the headers or the query, in that order, like the other image routes.
     parse_query(request, FrameQuery)
     upload = await read_image(request)
-    camera_id = upload.value(request, "camera_id", "X-Camera-Id")
-    captured = upload.value(request, "captured_at", "X-Captured-At")
-    try:
-        captured_at = parse_capture_time(captured) if captured else None
-    except ValueError as exc:
-        raise InvalidInput(
-            f"captured_at {captured!r} is neither RFC 3339 nor epoch milliseconds"
-        ) from exc
+
+    captured_at = upload.captured_at(request)
     seq = upload.value(request, "seq", "X-Frame-Seq")
     if seq is not None and not seq.isdigit():
         raise InvalidInput(f"seq {seq!r} is not a non-negative integer")
+
     return FrameUpload(
         request[PRINCIPAL],
-        camera_id,
+        upload.camera_id(request),
         upload.content,
         captured_at,
         int(seq) if seq is not None else None,

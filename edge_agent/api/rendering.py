@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -18,12 +19,14 @@ from edge_agent.models import (
     AttendanceRow,
     AuditEntry,
     Camera,
+    Correction,
     DailyRow,
     Decision,
     FaceExample,
     Mark,
     MarkSource,
     Person,
+    Review,
     Shift,
     ShiftAssignment,
 )
@@ -38,6 +41,7 @@ from edge_agent.services.status import (
     RecognizerLine,
     StatusSnapshot,
 )
+from edge_agent.services.streams import Stream
 from edge_agent.services.sync import StreamStatus
 
 
@@ -51,7 +55,7 @@ def person(p: Person) -> dict[str, Any]:
         "created_at": to_text(p.created_at),
         "valid_from": format_validity(p.valid_from),
         "valid_until": format_validity(p.valid_until),
-        "erased_at": to_text(p.erased_at) if p.erased_at else None,
+        "erased_at": _optional_time(p.erased_at),
     }
 
 
@@ -87,7 +91,7 @@ def camera(c: Camera) -> dict[str, Any]:
         "probe_url": display_url(c.probe_url) if c.probe_url else None,
         "schedule": [window_to_json(w) for w in c.schedule],
         "created_at": to_text(c.created_at),
-        "updated_at": to_text(c.updated_at) if c.updated_at else None,
+        "updated_at": _optional_time(c.updated_at),
     }
 
 
@@ -181,8 +185,8 @@ def daily(row: DailyRow) -> dict[str, Any]:
         "day": row.day.isoformat(),
         "shift": row.shift,
         "scheduled": row.scheduled,
-        "first_in": to_text(row.first_in) if row.first_in else None,
-        "last_out": to_text(row.last_out) if row.last_out else None,
+        "first_in": _optional_time(row.first_in),
+        "last_out": _optional_time(row.last_out),
         "worked_s": int(row.worked.total_seconds()),
         "status": row.status.value,
         "late": row.late,
@@ -190,6 +194,39 @@ def daily(row: DailyRow) -> dict[str, Any]:
         "missing_check_out": row.missing_check_out,
         "manual": row.manual,
         "marks": row.marks,
+    }
+
+
+def correction(c: Correction) -> dict[str, Any]:
+    return {
+        "id": c.id,
+        "action": c.action.value,
+        "mark_id": c.mark_id,
+        "person_id": c.person_id,
+        "comment": c.comment,
+        "actor": c.actor,
+        "created_at": to_text(c.created_at),
+    }
+
+
+def review(r: Review) -> dict[str, Any]:
+    return {
+        "id": r.id,
+        "state": r.state.value,
+        "decision_id": r.decision_id,
+        "frame_id": r.frame_id,
+        "camera_id": r.camera_id,
+        "person_id": r.person_id,
+        "subject": r.subject,
+        "similarity": r.similarity,
+        "captured_at": to_text(r.captured_at),
+        "created_at": to_text(r.created_at),
+        "resolved_at": _optional_time(r.resolved_at),
+        "resolved_by": r.resolved_by,
+        "comment": r.comment,
+        "confirmed_person_id": r.confirmed_person_id,
+        "result_code": r.result_code.value if r.result_code else None,
+        "mark_id": r.mark_id,
     }
 
 
@@ -244,7 +281,7 @@ def frame_record(record: FrameRecord) -> dict[str, Any]:
         "received_at": to_text(record.received_at),
         "camera_seq": record.camera_seq,
         "clock_skew_s": record.clock_skew_s,
-        "decided_at": to_text(record.decided_at) if record.decided_at else None,
+        "decided_at": _optional_time(record.decided_at),
         "status_url": f"/v1/frames/{record.id}",
     }
 
@@ -254,6 +291,21 @@ def frame_outcome(outcome: FrameOutcome) -> dict[str, Any]:
         **frame_record(outcome.record),
         "duplicate_of": outcome.duplicate_of,
         "decisions": [decision(d, outcome.people) for d in outcome.decisions],
+    }
+
+
+def stream(s: Stream) -> dict[str, Any]:
+    """A stream; its URL's credentials never leave the appliance."""
+    return {
+        "id": s.id,
+        "camera_id": s.camera_id,
+        "url": display_url(s.url),
+        "sample_every_s": s.sample_every_s,
+        "enabled": s.enabled,
+        "state": s.state.value,
+        "last_error": s.last_error,
+        "last_frame_at": _optional_time(s.last_frame_at),
+        "created_at": to_text(s.created_at),
     }
 
 
@@ -269,7 +321,6 @@ def outbox_event(record: OutboxRecord) -> dict[str, Any]:
 
 
 def sink_status(status: SinkStatus) -> dict[str, Any]:
-    success = status.last_success_at
     return {
         "name": status.name,
         "consumer": status.consumer,
@@ -279,7 +330,7 @@ def sink_status(status: SinkStatus) -> dict[str, Any]:
         "lag": status.lag,
         "attempts": status.attempts,
         "last_error": status.last_error,
-        "last_success_at": to_text(success) if success else None,
+        "last_success_at": _optional_time(status.last_success_at),
         "dead_letters": status.dead_letters,
     }
 
@@ -314,6 +365,10 @@ def sync_stream(status: StreamStatus) -> dict[str, Any]:
     }
 
 
+def sync_overview(enabled: bool, streams: Iterable[StreamStatus]) -> dict[str, Any]:
+    return {"enabled": enabled, "streams": [sync_stream(s) for s in streams]}
+
+
 def sync_dead_letter(letter: DeadLetter) -> dict[str, Any]:
     return {
         "stream": letter.stream,
@@ -333,10 +388,7 @@ def status_snapshot(snapshot: StatusSnapshot) -> dict[str, Any]:
         "today": day_counts(snapshot.today),
         "cameras": [camera_line(c) for c in snapshot.cameras],
         "recognizer": recognizer_line(snapshot.recognizer),
-        "sync": {
-            "enabled": snapshot.sync.enabled,
-            "streams": [sync_stream(s) for s in snapshot.sync.streams],
-        },
+        "sync": sync_overview(snapshot.sync.enabled, snapshot.sync.streams),
     }
 
 

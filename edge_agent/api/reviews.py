@@ -2,21 +2,20 @@
 
 from __future__ import annotations
 
-from datetime import date
-from typing import Any, Literal
+from typing import Literal
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from edge_agent.api import rendering
+from edge_agent.api.attendance import DAY_HELP, Day, resolve_day
 from edge_agent.api.keys import services
-from edge_agent.clock import to_text
 from edge_agent.errors import NotFound
 from edge_agent.gateway.context import PRINCIPAL
 from edge_agent.gateway.rbac import Permission
 from edge_agent.gateway.routing import endpoint
 from edge_agent.gateway.validation import parse_json, parse_query
-from edge_agent.models import Review, ReviewState
+from edge_agent.models import ReviewState
 from edge_agent.services.attendance import MAX_PAGE_SIZE
 from edge_agent.services.reviews import ReviewAction, ReviewFilter
 
@@ -29,9 +28,7 @@ class ReviewsQuery(BaseModel):
     state: ReviewState | Literal["all"] = ReviewState.PENDING
     camera: str | None = None
     person: str | None = Field(default=None, description="id or employee number")
-    day: date | Literal["today"] | None = Field(
-        default=None, description="YYYY-MM-DD or 'today' (site-local), capture time"
-    )
+    day: Day | None = Field(default=None, description=DAY_HELP + ", capture time")
     cursor: int | None = Field(
         default=None, ge=0, description="the next_cursor of the previous page"
     )
@@ -68,19 +65,18 @@ class ReviewVerdict(BaseModel):
 )
 async def list_reviews(request: web.Request) -> web.Response:
     query = parse_query(request, ReviewsQuery)
-    attendance = services(request).attendance
     filters = ReviewFilter(
         state=None if query.state == "all" else query.state,
         camera_id=query.camera,
         person=query.person,
-        day=attendance.today() if query.day == "today" else query.day,
+        day=resolve_day(services(request).attendance, query.day),
     )
     page = await services(request).reviews.list_reviews(
         filters, query.cursor, query.limit
     )
     return rendering.json_response(
         {
-            "reviews": [review(r) for r in page.reviews],
+            "reviews": [rendering.review(r) for r in page.reviews],
             "next_cursor": page.next_cursor,
         }
     )
@@ -104,7 +100,7 @@ async def resolve_review(request: web.Request) -> web.Response:
     )
     return rendering.json_response(
         {
-            "review": review(result.review),
+            "review": rendering.review(result.review),
             "mark": rendering.mark(result.mark) if result.mark else None,
             "reason": result.reason,
         }
@@ -116,24 +112,3 @@ def _review_id(text: str) -> int:
     if not text.isdigit():
         raise NotFound(f"no review {text!r}")
     return int(text)
-
-
-def review(r: Review) -> dict[str, Any]:
-    return {
-        "id": r.id,
-        "state": r.state.value,
-        "decision_id": r.decision_id,
-        "frame_id": r.frame_id,
-        "camera_id": r.camera_id,
-        "person_id": r.person_id,
-        "subject": r.subject,
-        "similarity": r.similarity,
-        "captured_at": to_text(r.captured_at),
-        "created_at": to_text(r.created_at),
-        "resolved_at": to_text(r.resolved_at) if r.resolved_at else None,
-        "resolved_by": r.resolved_by,
-        "comment": r.comment,
-        "confirmed_person_id": r.confirmed_person_id,
-        "result_code": r.result_code.value if r.result_code else None,
-        "mark_id": r.mark_id,
-    }

@@ -1,5 +1,4 @@
-"""Controllers: shifts (``/v1/shifts``) and a person's shift
-(``PUT /v1/users/{id}/shift``)."""
+"""Controllers: shifts (``/v1/shifts``) and each person's (``/v1/users/{id}/shift``)."""
 
 from __future__ import annotations
 

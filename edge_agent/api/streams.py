@@ -17,17 +17,15 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from edge_agent.api import rendering
 from edge_agent.api.keys import SETTINGS, services
 from edge_agent.api.uploads import ImageUpload, read_image
-from edge_agent.clock import parse_capture_time, to_text
 from edge_agent.errors import InvalidInput
 from edge_agent.gateway.context import PRINCIPAL
-from edge_agent.gateway.problem_details import PROBLEM_TYPE_BASE
+from edge_agent.gateway.problem_details import problem_type
 from edge_agent.gateway.rbac import Permission
 from edge_agent.gateway.routing import endpoint
 from edge_agent.gateway.validation import parse_json, parse_query
 from edge_agent.imaging.video import (
     SampledFrame,
     UnsupportedVideo,
-    display_url,
     sample_clip,
 )
 from edge_agent.models import Principal
@@ -35,7 +33,6 @@ from edge_agent.services.ingestion import FrameUpload
 from edge_agent.services.streams import (
     MAX_SAMPLE_EVERY_S,
     MIN_SAMPLE_EVERY_S,
-    Stream,
     check_source_url,
 )
 
@@ -85,22 +82,6 @@ class VideoQuery(BaseModel):
     )
 
 
-def _stream(stream: Stream) -> dict[str, Any]:
-    """A stream on the wire; its URL's credentials never leave the appliance."""
-    last_frame_at = stream.last_frame_at
-    return {
-        "id": stream.id,
-        "camera_id": stream.camera_id,
-        "url": display_url(stream.url),
-        "sample_every_s": stream.sample_every_s,
-        "enabled": stream.enabled,
-        "state": stream.state.value,
-        "last_error": stream.last_error,
-        "last_frame_at": to_text(last_frame_at) if last_frame_at else None,
-        "created_at": to_text(stream.created_at),
-    }
-
-
 @routes.post("/v1/streams")
 @endpoint(
     "Register a camera's video stream; the appliance starts reading it",
@@ -113,7 +94,7 @@ async def register_stream(request: web.Request) -> web.Response:
     stream = await services(request).streams.register(
         body.camera_id, body.url, body.sample_every_s, request[PRINCIPAL]
     )
-    response = rendering.json_response(_stream(stream), status=201)
+    response = rendering.json_response(rendering.stream(stream), status=201)
     response.headers["Location"] = f"/v1/streams/{stream.id}"
     return response
 
@@ -124,14 +105,14 @@ async def register_stream(request: web.Request) -> web.Response:
 )
 async def list_streams(request: web.Request) -> web.Response:
     streams = await services(request).streams.list_streams()
-    return rendering.json_response({"streams": [_stream(s) for s in streams]})
+    return rendering.json_response({"streams": [rendering.stream(s) for s in streams]})
 
 
 @routes.get("/v1/streams/{id}")
 @endpoint("A video stream and its reader's state", permission=Permission.CAMERAS_READ)
 async def get_stream(request: web.Request) -> web.Response:
     stream = await services(request).streams.get(request.match_info["id"])
-    return rendering.json_response(_stream(stream))
+    return rendering.json_response(rendering.stream(stream))
 
 
 @routes.delete("/v1/streams/{id}")
@@ -159,7 +140,7 @@ async def push_video(request: web.Request) -> web.Response:
     clip = await _read_clip(request)
     sender = request[PRINCIPAL]
     camera_id = _clip_camera(request, clip, sender)
-    start = _clip_start(clip.value(request, "captured_at", "X-Captured-At"))
+    start = clip.captured_at(request)
 
     frames = await asyncio.to_thread(
         sample_clip,
@@ -194,17 +175,7 @@ async def _read_clip(request: web.Request) -> ImageUpload:
 
 def _clip_camera(request: web.Request, clip: ImageUpload, sender: Principal) -> str:
     """The clip's camera, settled before any frame is decoded."""
-    named = clip.value(request, "camera_id", "X-Camera-Id")
-    return FrameUpload(sender, named, b"").resolve_camera()
-
-
-def _clip_start(captured: str | None) -> datetime | None:
-    try:
-        return parse_capture_time(captured) if captured else None
-    except ValueError as exc:
-        raise InvalidInput(
-            f"captured_at {captured!r} is neither RFC 3339 nor epoch milliseconds"
-        ) from exc
+    return FrameUpload(sender, clip.camera_id(request), b"").resolve_camera()
 
 
 def _frame_upload(
@@ -226,7 +197,7 @@ async def _decide(
         outcome = await services(request).ingestion.process(upload)
     except InvalidInput as exc:
         # A clip of a doorway has blurred and dark frames; each costs only itself.
-        refusal = {"type": PROBLEM_TYPE_BASE + exc.slug, "detail": exc.detail}
+        refusal = {"type": problem_type(exc.slug), "detail": exc.detail}
         return {
             "position_s": position,
             "frame_id": None,

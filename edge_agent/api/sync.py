@@ -38,8 +38,8 @@ class SyncRedrive(BaseModel):
 )
 async def sync_status(request: web.Request) -> web.Response:
     sync = services(request).sync
-    streams = [rendering.sync_stream(s) for s in await sync.status()]
-    return rendering.json_response({"enabled": sync.enabled, "streams": streams})
+    streams = await sync.status()
+    return rendering.json_response(rendering.sync_overview(sync.enabled, streams))
 
 
 @routes.post("/v1/sync/now")

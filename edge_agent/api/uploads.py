@@ -8,9 +8,11 @@ read here, so that every image route accepts both.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from aiohttp import web
 
+from edge_agent.clock import parse_capture_time
 from edge_agent.errors import InvalidInput
 
 
@@ -23,6 +25,20 @@ class ImageUpload:
         """A metadata value from the form, else the header, else the query."""
         found = self.fields.get(name) or request.headers.get(header)
         return found or request.query.get(name)
+
+    def camera_id(self, request: web.Request) -> str | None:
+        """The camera the sender names, if it names one."""
+        return self.value(request, "camera_id", "X-Camera-Id")
+
+    def captured_at(self, request: web.Request) -> datetime | None:
+        """The capture time the sender states; 422 when it cannot be read."""
+        captured = self.value(request, "captured_at", "X-Captured-At")
+        try:
+            return parse_capture_time(captured) if captured else None
+        except ValueError as exc:
+            raise InvalidInput(
+                f"captured_at {captured!r} is neither RFC 3339 nor epoch milliseconds"
+            ) from exc
 
 
 async def read_image(request: web.Request) -> ImageUpload:

@@ -15,6 +15,7 @@ from aiohttp import web
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
 from edge_agent.api import rendering
+from edge_agent.api.acts import answer_act
 from edge_agent.api.keys import services
 from edge_agent.api.uploads import read_image
 from edge_agent.gateway.context import PRINCIPAL
@@ -150,19 +151,15 @@ async def update_user(request: web.Request) -> web.Response:
     permission=Permission.USERS_WRITE,
 )
 async def deactivate_user(request: web.Request) -> web.Response:
-    person = await services(request).users.deactivate(
-        request.match_info["id"], request[PRINCIPAL]
+    return await answer_act(
+        request, services(request).users.deactivate, rendering.person
     )
-    return rendering.json_response(rendering.person(person))
 
 
 @routes.post("/v1/users/{id}/activate")
 @endpoint("Mark a deactivated person again", permission=Permission.USERS_WRITE)
 async def activate_user(request: web.Request) -> web.Response:
-    person = await services(request).users.activate(
-        request.match_info["id"], request[PRINCIPAL]
-    )
-    return rendering.json_response(rendering.person(person))
+    return await answer_act(request, services(request).users.activate, rendering.person)
 
 
 @routes.delete("/v1/users/{id}")
@@ -171,10 +168,7 @@ async def activate_user(request: web.Request) -> web.Response:
     permission=Permission.USERS_WRITE,
 )
 async def erase_user(request: web.Request) -> web.Response:
-    erasure = await services(request).users.erase(
-        request.match_info["id"], request[PRINCIPAL]
-    )
-    return rendering.json_response(rendering.erasure(erasure))
+    return await answer_act(request, services(request).users.erase, rendering.erasure)
 
 
 @routes.post("/v1/users/{id}/faces")

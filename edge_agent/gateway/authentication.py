@@ -15,7 +15,7 @@ import logging
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
-from edge_agent.api.keys import SERVICES
+from edge_agent.api.keys import services
 from edge_agent.errors import RateLimited, Unauthenticated
 from edge_agent.gateway.context import PRINCIPAL
 from edge_agent.gateway.rate_limit import FailedAuthLimiter
@@ -31,7 +31,7 @@ def authentication_middleware(failures: FailedAuthLimiter) -> Middleware:
         request: web.Request, handler: Handler
     ) -> web.StreamResponse:
         spec = route_spec(request)
-        if spec is None or (spec.public and not spec.login):
+        if spec is None or not spec.checks_credentials:
             return await handler(request)
 
         address = request.remote
@@ -68,7 +68,7 @@ async def _principal(request: web.Request) -> Principal:
         raise Unauthenticated(
             "send a bearer token or an API key", error="invalid_request"
         )
-    return await request.app[SERVICES].auth.authenticate(credential)
+    return await services(request).auth.authenticate(credential)
 
 
 def _credential(request: web.Request) -> str | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from edge_agent.api.keys import SERVICES
+from edge_agent.api.keys import services
 from edge_agent.errors import Forbidden
 from edge_agent.gateway.context import PRINCIPAL
 from edge_agent.gateway.rbac import allows
@@ -23,7 +23,7 @@ async def authorization_middleware(
 
     principal = request[PRINCIPAL]
     if not allows(principal.role, spec.permission):
-        await request.app[SERVICES].audit.record(
+        await services(request).audit.record(
             principal,
             AuditAction.ACCESS_DENIED,
             target=f"{request.method} {request.path}",

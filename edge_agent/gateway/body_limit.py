@@ -28,6 +28,8 @@ async def body_limit_middleware(
             f"the body of {declared} bytes exceeds this route's limit of {limit}",
             limit_bytes=limit,
         )
-    if limit != request.client_max_size:
+    # The parser reads no more than a declared length, so only a body sent
+    # without one needs the lower limit set on the request that reads it.
+    if declared is None and request.body_exists and limit != request.client_max_size:
         request = request.clone(client_max_size=limit)
     return await handler(request)

@@ -117,7 +117,7 @@ def _responses(spec: EndpointSpec) -> dict[str, Any]:
     }
     problem = {"content": {PROBLEM_CONTENT_TYPE: {"schema": _PROBLEM_REF}}}
     refusals = {"413": "Body too large", "422": "Invalid input", "500": "Fault"}
-    if not spec.public or spec.login:
+    if spec.checks_credentials:
         refusals |= {"401": "Unauthenticated", "429": "Rate limited"}
     if not spec.public:
         refusals["403"] = "Forbidden"

@@ -33,6 +33,11 @@ _HTTP_PROBLEMS: dict[int, tuple[str, str]] = {
 }
 
 
+def problem_type(slug: str) -> str:
+    """The URI (a URN) that names one kind of problem (RFC 9457, section 3.1.1)."""
+    return PROBLEM_TYPE_BASE + slug
+
+
 def problem_response(
     status: int,
     slug: str,
@@ -44,7 +49,7 @@ def problem_response(
 ) -> web.Response:
     """Build a problem+json response (RFC 9457, section 3.1 members)."""
     body: dict[str, Any] = {
-        "type": PROBLEM_TYPE_BASE + slug,
+        "type": problem_type(slug),
         "title": title,
         "status": status,
         "detail": detail,

@@ -1,5 +1,4 @@
-"""Gateway: give every request an id and a trace span, log it once, and hand
-the id back.
+"""Gateway: give every request an id and a trace span, log it once, return the id.
 
 A client's own ``X-Request-Id`` is kept when it looks like an id, so a camera
 or the central office can follow its request through our logs; a valid W3C

@@ -45,6 +45,11 @@ class EndpointSpec:
     def public(self) -> bool:
         return self.permission is None
 
+    @property
+    def checks_credentials(self) -> bool:
+        """Whether credentials are looked at: private routes and login routes."""
+        return not self.public or self.login
+
 
 def endpoint(
     summary: str,
@@ -65,13 +70,13 @@ def endpoint(
     spec = EndpointSpec(
         summary,
         permission,
-        body,
-        query,
-        image_body,
-        max_body_bytes,
-        responses,
-        login,
-        media_types,
+        body=body,
+        query=query,
+        image_body=image_body,
+        max_body_bytes=max_body_bytes,
+        responses=responses,
+        login=login,
+        media_types=media_types,
     )
 
     def mark(handler: HandlerT) -> HandlerT:
