@@ -180,20 +180,8 @@ class CentralClient:
             site_head=site_head,
             records=list(records),
         )
-        headers = {
-            "Authorization": f"Bearer {self._token}",
-            "Content-Type": BATCH_CONTENT_TYPE,
-            "Content-Encoding": "gzip",
-            "Accept": "application/json",
-            "Idempotency-Key": idempotency_key(
-                site_id, stream, batch.first_seq, batch.last_seq
-            ),
-        }
-        if self._extra_headers is not None:
-            headers.update(self._extra_headers())
-
         response = await self._post(
-            batch_path(site_id, stream), encode_batch(batch), headers
+            batch_path(site_id, stream), encode_batch(batch), self._headers(batch)
         )
         logger.debug(
             "Batch %s/%s seq %d-%d answered %d",
@@ -204,6 +192,22 @@ class CentralClient:
             response.status_code,
         )
         return _ack_or_raise(response)
+
+    def _headers(self, batch: Batch) -> dict[str, str]:
+        """The batch's headers: token, gzip JSON, its key, then any extras."""
+        key = idempotency_key(
+            batch.site_id, batch.stream, batch.first_seq, batch.last_seq
+        )
+        headers = {
+            "Authorization": f"Bearer {self._token}",
+            "Content-Type": BATCH_CONTENT_TYPE,
+            "Content-Encoding": "gzip",
+            "Accept": "application/json",
+            "Idempotency-Key": key,
+        }
+        if self._extra_headers is not None:
+            headers.update(self._extra_headers())
+        return headers
 
     async def _post(
         self, path: str, body: bytes, headers: dict[str, str]

@@ -78,22 +78,10 @@ def prepare_batch(
     if envelope.site_head < seqs[-1]:
         raise InvalidBatch("site_head is below the last record's seq")
 
-    kept: list[StoredRecord] = []
-    quarantined: list[QuarantineRow] = []
-    entries: list[AuditEntry] = []
     # Each record's canonical text is made once: it is what is checked, what
     # a quarantined record is kept as, and what the batch digest covers.
     texts = [canonical_json(raw) for raw in envelope.records]
-    for seq, text in zip(seqs, texts, strict=True):
-        record, reason = _checked(text, site_id, stream)
-        entry = None
-        if stream is Stream.AUDIT:
-            entry = _audit_entry(seq, record, reason)
-            entries.append(entry)
-        if record is None or reason is not None:
-            quarantined.append(QuarantineRow(seq, reason or "", text))
-        else:
-            kept.append(_stored(record, entry))
+    kept, quarantined, entries = _sorted_out(seqs, texts, site_id, stream)
 
     prepared = PreparedBatch(
         site_id=site_id,
@@ -157,6 +145,26 @@ def _consecutive_seqs(records: list[Any]) -> list[int]:
         if seq != seqs[0] + offset:
             raise InvalidBatch("records must have consecutive seq, oldest first")
     return seqs
+
+
+def _sorted_out(
+    seqs: list[int], texts: list[str], site_id: str, stream: Stream
+) -> tuple[list[StoredRecord], list[QuarantineRow], list[AuditEntry]]:
+    """The records to keep, those to set aside, and the audit entries carried."""
+    kept: list[StoredRecord] = []
+    quarantined: list[QuarantineRow] = []
+    entries: list[AuditEntry] = []
+    for seq, text in zip(seqs, texts, strict=True):
+        record, reason = _checked(text, site_id, stream)
+        entry = None
+        if stream is Stream.AUDIT:
+            entry = _audit_entry(seq, record, reason)
+            entries.append(entry)
+        if record is None or reason is not None:
+            quarantined.append(QuarantineRow(seq, reason or "", text))
+        else:
+            kept.append(_stored(record, entry))
+    return kept, quarantined, entries
 
 
 def _checked(

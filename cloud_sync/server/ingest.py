@@ -10,7 +10,7 @@ from typing import Any
 from cloud_sync.protocol import BatchAck, Stream
 from cloud_sync.server.batches import prepare_batch
 from cloud_sync.server.settings import SyncSettings
-from cloud_sync.server.store.model import Store
+from cloud_sync.server.store.model import BatchOutcome, PreparedBatch, Store
 
 logger = logging.getLogger(__name__)
 
@@ -56,12 +56,18 @@ class IngestService:
             outcome.acked_seq,
             len(outcome.quarantined),
         )
+        return self._ack(batch, outcome, skew)
+
+    def _ack(
+        self, batch: PreparedBatch, outcome: BatchOutcome, skew: float
+    ) -> BatchAck:
+        """The answer to ``batch``; the skew is told only beyond the tolerance."""
         tolerance = self._settings.clock_skew_tolerance_s
         return BatchAck(
-            site_id=site_id,
-            stream=stream,
+            site_id=batch.site_id,
+            stream=batch.stream,
             acked_seq=outcome.acked_seq,
             quarantined=outcome.quarantined,
-            server_time=received_at,
+            server_time=batch.received_at,
             clock_skew_s=skew if abs(skew) > tolerance else None,
         )
