@@ -1,5 +1,7 @@
-"""Attendance service: what was found in frames becomes decisions and marks;
-listings and the daily report read them back. Service layer.
+"""Attendance service: frames become decisions and marks, read back. Service layer.
+
+What was found in frames becomes decisions and marks; listings and the daily
+report read them back.
 
 The rules themselves are pure functions in :mod:`edge_agent.services.rules`;
 this module gathers what they need (the person, the last mark, the shift, the
@@ -9,13 +11,11 @@ camera's recent frames), applies them, and stores the outcome.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractContextManager, asynccontextmanager, nullcontext
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
-from typing import TypeVar
 from zoneinfo import ZoneInfo
 
 from edge_agent.clients.storage.attendance import (
@@ -30,7 +30,7 @@ from edge_agent.clients.storage.outbox import NewRecord
 from edge_agent.clients.storage.people import PeopleRepository
 from edge_agent.clients.storage.shifts import ShiftRepository
 from edge_agent.clock import Clock
-from edge_agent.errors import InvalidInput, NotFound, Refused
+from edge_agent.errors import NotFound, Refused
 from edge_agent.models import (
     AttendanceRow,
     Camera,
@@ -55,9 +55,21 @@ from edge_agent.services.events import (
     attendance_marked_event,
     unknown_face_event,
 )
+
+# Re-exported: the controllers take the listings' limits from this module.
+from edge_agent.services.paging import (
+    MAX_PAGE_SIZE as MAX_PAGE_SIZE,
+)
+from edge_agent.services.paging import (
+    check_cursor,
+    check_limit,
+    split_page,
+)
+from edge_agent.services.people import find_by_reference
 from edge_agent.services.rules import (
     AttendancePolicy,
     Attribution,
+    Confirmation,
     FrameSighting,
     Verdict,
     agreeing_frames,
@@ -77,10 +89,7 @@ from edge_agent.services.rules import (
 
 logger = logging.getLogger(__name__)
 
-MAX_PAGE_SIZE = 500
 MAX_MARKS_PAGE = 10_000
-
-_Item = TypeVar("_Item")
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,6 +161,19 @@ class _Batch:
 
     def known_people(self) -> dict[str, Person]:
         return {pid: p for pid, p in self.people.items() if p is not None}
+
+
+@dataclass(frozen=True, slots=True)
+class _Sightings:
+    """A camera's recent frames, the current one last, and the confirmation
+    rule that counts them."""
+
+    history: Sequence[FrameSighting]
+    confirmation: Confirmation
+
+    def of(self, subject: str, moment: datetime) -> int:
+        """How many of the frames the rule looks at show ``subject``."""
+        return agreeing_frames(self.history, subject, moment, self.confirmation)
 
 
 @dataclass(frozen=True, slots=True)
@@ -309,7 +331,8 @@ class AttendanceService:
     ) -> MarkPage:
         """Marks in time order after ``cursor`` (the last mark id of the
         previous page); voided marks only when asked for."""
-        _check_page(cursor, limit, MAX_MARKS_PAGE)
+        check_limit(limit, MAX_MARKS_PAGE)
+        check_cursor(cursor)
         person_id = await self._person_id(filters.person)
         query = AttendanceQuery(
             filters.day,
@@ -319,8 +342,8 @@ class AttendanceService:
             after_id=cursor,
             include_voided=filters.include_voided,
         )
-        rows = await self._attendance.query(query)
-        return MarkPage(rows[:limit], _next_cursor(rows, limit, lambda r: r.mark.id))
+        found = await self._attendance.query(query)
+        return MarkPage(*split_page(found, limit, lambda row: row.mark.id))
 
     async def get_mark(self, mark_id: int) -> Mark:
         mark = await self._attendance.get_mark(mark_id)
@@ -332,7 +355,8 @@ class AttendanceService:
         self, filters: DecisionFilter, cursor: int | None, limit: int
     ) -> DecisionPage:
         """Decisions, mark or not, oldest first, after ``cursor`` (an id)."""
-        _check_page(cursor, limit, MAX_PAGE_SIZE)
+        check_limit(limit)
+        check_cursor(cursor)
         since, until = (
             day_bounds(filters.day, self._tz) if filters.day else (None, None)
         )
@@ -347,9 +371,8 @@ class AttendanceService:
             limit=limit + 1,
         )
         found = await self._attendance.page_decisions(query)
-        decisions = found[:limit]
+        decisions, next_cursor = split_page(found, limit, lambda d: d.id)
         people = await self._people_named(decisions)
-        next_cursor = _next_cursor(found, limit, lambda d: d.id)
         return DecisionPage(decisions, people, next_cursor)
 
     async def decisions_of(self, frame_id: str) -> FrameDecisions:
@@ -374,10 +397,7 @@ class AttendanceService:
 
     async def find_person(self, reference: str) -> Person:
         """A person by id or, failing that, by employee number."""
-        found = await self._people.find(reference)
-        if found is None:
-            found = await self._people.get_by_employee_no(reference)
-        return found
+        return await find_by_reference(self._people, reference)
 
     def today(self) -> date:
         """The site-local date now."""
@@ -395,36 +415,35 @@ class AttendanceService:
         if item.refusal is not None:
             pending = [self._unjudged(item, *item.refusal)]
         else:
-            history = self._observe(item)
-            pending = [
-                await self._judge_face(batch, item, f, history) for f in item.faces
-            ]
+            seen = self._observe(item)
+            pending = [await self._judge_face(batch, item, f, seen) for f in item.faces]
         if not pending:
             reason = "the recognizer found no face in the frame"
             pending = [self._unjudged(item, Outcome.NO_FACE, reason)]
         return FrameDecisionsToStore(item.frame.id, self._clock.now(), pending)
 
-    def _observe(self, item: FrameFindings) -> list[FrameSighting]:
+    def _observe(self, item: FrameFindings) -> _Sightings:
         """Record whom the frame shows for multi-frame confirmation; a frame
         without faces counts too, as one that shows nobody."""
         rules = self.policy.for_camera(item.camera.id, item.camera.match_threshold)
         found = (confident_subject(face, rules) for face in item.faces)
         subjects = frozenset(s for s in found if s is not None)
         frame = item.frame
-        return self._confirmations.observe(
+        history = self._confirmations.observe(
             item.camera.id, frame.id, frame.captured_at, subjects
         )
+        return _Sightings(history, rules.confirmation)
 
     async def _judge_face(
         self,
         batch: _Batch,
         item: FrameFindings,
         face: RecognizedFace,
-        history: Sequence[FrameSighting],
+        seen: _Sightings,
     ) -> NewDecision:
         best = face.best
         person = await self._person(batch, best.subject) if best else None
-        context = await self._context(batch, item, person, history)
+        context = await self._context(batch, item, person, seen)
 
         verdict = judge(
             face,
@@ -446,7 +465,7 @@ class AttendanceService:
         batch: _Batch,
         item: FrameFindings,
         person: Person | None,
-        history: Sequence[FrameSighting],
+        seen: _Sightings,
     ) -> _Context:
         moment = item.frame.captured_at
         if person is None:
@@ -463,9 +482,9 @@ class AttendanceService:
             person.id, camera_id
         )
 
-        confirmation = self.policy.for_camera(camera_id).confirmation
-        seen = agreeing_frames(history, person.id, moment, confirmation)
-        return _Context(last, attribute(moment, schedule, self._tz), seen, review_at)
+        sightings = seen.of(person.id, moment)
+        attribution = attribute(moment, schedule, self._tz)
+        return _Context(last, attribution, sightings, review_at)
 
     def _decision(
         self,
@@ -608,27 +627,10 @@ def _remember(batch: _Batch, new: NewDecision) -> None:
 
 def _provisional_mark(new: NewMark) -> Mark:
     """A stand-in for a mark not yet committed, for the rest of the same batch."""
-    return dataclasses.replace(new, decision_id=None).stored_as(0)
+    return replace(new, decision_id=None).stored_as(0)
 
 
 def _shift_of(
     schedules: dict[str, list[ShiftAssignment]], person: Person, day: date
 ) -> Shift | None:
     return shift_on(schedules.get(person.id, []), day)
-
-
-def _check_page(cursor: int | None, limit: int, most: int) -> None:
-    if not 1 <= limit <= most:
-        raise InvalidInput(f"limit must be between 1 and {most}")
-    if cursor is not None and cursor < 0:
-        raise InvalidInput("cursor must not be negative")
-
-
-def _next_cursor(
-    items: Sequence[_Item], limit: int, key: Callable[[_Item], int]
-) -> int | None:
-    """One item beyond the page says another page exists; the cursor is the
-    key of the page's last item."""
-    if len(items) <= limit:
-        return None
-    return key(items[limit - 1])

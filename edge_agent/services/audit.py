@@ -55,9 +55,15 @@ from edge_agent.clients.storage.audit import (
     UnreadableAuditEntry,
 )
 from edge_agent.clock import Clock
-from edge_agent.errors import EdgeError, InvalidInput
+from edge_agent.errors import EdgeError
 from edge_agent.models import AuditEntry, Principal
 from edge_agent.request_context import client_address_var
+from edge_agent.services.paging import (
+    MAX_PAGE_SIZE,
+    check_cursor,
+    check_limit,
+    split_page,
+)
 
 __all__ = [
     "GENESIS_HASH",
@@ -72,8 +78,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
-
-MAX_PAGE_SIZE = 500
 
 ANONYMOUS = "anonymous"
 
@@ -245,19 +249,13 @@ class AuditService:
         self, filters: AuditFilter, cursor: int | None, limit: int
     ) -> AuditPage:
         """Entries after ``cursor`` (a seq) that match ``filters``, oldest first."""
-        if not 1 <= limit <= MAX_PAGE_SIZE:
-            raise InvalidInput(f"limit must be between 1 and {MAX_PAGE_SIZE}")
-        if cursor is not None and cursor < 0:
-            raise InvalidInput("cursor must not be negative")
+        check_limit(limit)
+        check_cursor(cursor)
 
-        # One row beyond the page tells whether another page exists, so the
-        # last page never comes with a cursor that leads to an empty one.
         rows = await self._repository.page(
             filters, after_seq=cursor or 0, limit=limit + 1
         )
-        entries = rows[:limit]
-        next_cursor = entries[-1].seq if len(rows) > limit else None
-        return AuditPage(entries, next_cursor)
+        return AuditPage(*split_page(rows, limit, lambda entry: entry.seq))
 
     async def verify(self) -> ChainReport:
         """Walk the whole chain; report the first entry that breaks it, and why.

@@ -26,7 +26,7 @@ from edge_agent.models import Principal, PrincipalKind, Role
 from edge_agent.security.api_keys import hash_api_key, looks_like_api_key
 from edge_agent.security.passwords import dummy_verify, hash_password, verify_password
 from edge_agent.security.tokens import TokenClaims, TokenCodec
-from edge_agent.services.audit import AuditAction, AuditService
+from edge_agent.services.audit import AuditAction, AuditOutcome, AuditService
 
 logger = logging.getLogger(__name__)
 
@@ -97,7 +97,7 @@ class AuthService:
                 None,
                 AuditAction.LOGIN_FAILED,
                 target=f"account:{username}",
-                outcome="failure",
+                outcome=AuditOutcome.FAILURE,
             )
             raise Unauthenticated("wrong username or password")
 
@@ -142,12 +142,10 @@ class AuthService:
         return issued
 
     async def revoke_token(self, token_id: str, actor: Principal) -> None:
+        now = self._clock.now()
         # A revoked id is kept until the longest-lived token would have expired.
-        keep_until = self._clock.now() + timedelta(
-            seconds=self._settings.max_token_ttl_s
-        )
+        keep_until = now + timedelta(seconds=self._settings.max_token_ttl_s)
         async with self._audit.atomic():
-            now = self._clock.now()
             await self._revocations.revoke_token(token_id, keep_until, now)
             await self._audit.record(
                 actor, AuditAction.TOKEN_REVOKED, target=f"token:{token_id}"

@@ -1,5 +1,6 @@
-"""Bulk import service: apply the rows of a people import file, creating or
-updating each person and enrolling the row's photos.
+"""Bulk import service: apply a people import file, row by row. Service layer.
+
+Each row creates or updates a person and enrolls the row's photos.
 
 The file format and the report are ``services.people_import``; the people and
 faces themselves change through the people and enrollment services, so an

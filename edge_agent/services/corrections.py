@@ -1,9 +1,9 @@
-"""Correction service: admins add missed marks and void wrong ones, each with a
-comment and an audit entry. Service layer.
+"""Correction service: missed marks added, wrong ones voided, audited. Service layer.
 
-A correction never rewrites a mark: an added mark is a new, manual one, and a
-voided mark stays stored, flagged by the correction; listings, the daily
-report and the duplicate and direction rules then leave it out.
+Each correction carries an admin's comment and an audit entry. A correction
+never rewrites a mark: an added mark is a new, manual one, and a voided mark
+stays stored, flagged by the correction; listings, the daily report and the
+duplicate and direction rules then leave it out.
 """
 
 from __future__ import annotations
@@ -20,8 +20,9 @@ from edge_agent.clients.storage.corrections import (
 from edge_agent.clock import Clock, to_text
 from edge_agent.errors import Conflict, InvalidInput, NotFound
 from edge_agent.models import Correction, Mark, MarkKind, Principal
-from edge_agent.services.attendance import MAX_PAGE_SIZE, AttendanceService
+from edge_agent.services.attendance import AttendanceService
 from edge_agent.services.audit import AuditAction, AuditService
+from edge_agent.services.paging import check_limit, split_page
 
 logger = logging.getLogger(__name__)
 
@@ -97,15 +98,13 @@ class CorrectionService:
         self, person: str | None, cursor: int | None, limit: int
     ) -> CorrectionPage:
         """Corrections oldest first, after ``cursor`` (the last id of a page)."""
-        if not 1 <= limit <= MAX_PAGE_SIZE:
-            raise InvalidInput(f"limit must be between 1 and {MAX_PAGE_SIZE}")
+        check_limit(limit)
         person_id = None
         if person is not None:
             person_id = (await self._attendance.find_person(person)).id
 
         found = await self._corrections.page(person_id, cursor or 0, limit + 1)
-        page = found[:limit]
-        return CorrectionPage(page, page[-1].id if len(found) > limit else None)
+        return CorrectionPage(*split_page(found, limit, lambda c: c.id))
 
     def _note(self, comment: str, actor: Principal) -> CorrectionNote:
         text = comment.strip()

@@ -23,7 +23,7 @@ from edge_agent.errors import EdgeError, Forbidden, InvalidInput, NotFound
 from edge_agent.imaging.inspect import ImageHeader, inspect_image
 from edge_agent.models import Camera, Decision, Person, Principal
 from edge_agent.observability.metrics import Metrics
-from edge_agent.services.attendance import AttendanceService, FrameDecisions
+from edge_agent.services.attendance import AttendanceService
 from edge_agent.services.camera_activity import CameraActivity
 from edge_agent.services.cameras import CameraService, ensure_accepting
 from edge_agent.services.pipeline import FramePipeline
@@ -236,6 +236,3 @@ class IngestionService:
 
 def _with_duplicate(outcome: FrameOutcome, duplicate_of: str | None) -> FrameOutcome:
     return FrameOutcome(outcome.record, outcome.decisions, outcome.people, duplicate_of)
-
-
-__all__ = ["AcceptedFrame", "FrameDecisions", "FrameOutcome", "FrameUpload"]

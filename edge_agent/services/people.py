@@ -88,6 +88,14 @@ def living(person: Person) -> Person:
     return person
 
 
+async def find_by_reference(people: PeopleRepository, reference: str) -> Person:
+    """A person by id or, failing that, by employee number; NotFound if neither."""
+    found = await people.find(reference)
+    if found is None:
+        found = await people.get_by_employee_no(reference)
+    return found
+
+
 def person_target(person: Person) -> str:
     """The audit target naming the person, by id only."""
     return f"person:{person.id}"
@@ -136,11 +144,8 @@ class PeopleService:
 
     async def get(self, reference: str) -> Person:
         """Find a person by id or, failing that, by employee number."""
-        person = await self._people.find(reference)
-        if person is not None:
-            return person
         try:
-            return await self._people.get_by_employee_no(reference)
+            return await find_by_reference(self._people, reference)
         except NotFound:
             raise NotFound(
                 f"no person with id or employee number {reference!r}"

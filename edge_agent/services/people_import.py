@@ -1,4 +1,4 @@
-"""User service support: import files of people (CSV) and the import report."""
+"""People import files (CSV) and the import report. Service layer, no I/O."""
 
 from __future__ import annotations
 

@@ -28,7 +28,7 @@ from edge_agent.clock import Clock
 from edge_agent.config import ImagingSettings, SpoolSettings
 from edge_agent.errors import InvalidInput, PoorQuality, Unavailable
 from edge_agent.imaging.pool import DecodePool
-from edge_agent.models import Frame, Outcome, RecognizedFace
+from edge_agent.models import Camera, Frame, Outcome, RecognizedFace
 from edge_agent.observability import tracing
 from edge_agent.observability.metrics import Metrics
 from edge_agent.services.attendance import (
@@ -234,17 +234,16 @@ class FramePipeline:
         try:
             content = await asyncio.to_thread(self._spool.read, record.id)
         except FileNotFoundError:
-            reason = "the frame's spool file is missing"
-            return FrameFindings(frame, camera, refusal=(Outcome.REJECTED, reason))
+            return _rejected(frame, camera, "the frame's spool file is missing")
         try:
             with self._metrics.stage_latency.labels("decode").time():
                 prepared = await self._decoder.prepare(content, self._imaging)
         except PoorQuality as exc:
             self._metrics.frames_refused.labels(exc.reason).inc()
-            return FrameFindings(frame, camera, refusal=(Outcome.REJECTED, exc.reason))
+            return _rejected(frame, camera, exc.reason)
         except InvalidInput as exc:
             self._metrics.frames_refused.labels(exc.slug).inc()
-            return FrameFindings(frame, camera, refusal=(Outcome.REJECTED, exc.detail))
+            return _rejected(frame, camera, exc.detail)
         try:
             with self._metrics.stage_latency.labels("recognize").time():
                 faces = await self._recognize(record.id, prepared.content)
@@ -252,7 +251,7 @@ class FramePipeline:
             self._metrics.recognizer_calls.labels("refused").inc()
             self._metrics.frames_refused.labels("recognizer_refused").inc()
             reason = f"the recognizer refused the frame: {exc.detail}"
-            return FrameFindings(frame, camera, refusal=(Outcome.REJECTED, reason))
+            return _rejected(frame, camera, reason)
         return FrameFindings(frame, camera, faces)
 
     def _frame(self, record: FrameRecord) -> Frame:
@@ -333,6 +332,11 @@ class FramePipeline:
                 if decision.mark is not None:
                     self._metrics.marks.labels(decision.mark.kind.value).inc()
             self._waiters.resolve(item.record.id, result)
+
+
+def _rejected(frame: Frame, camera: Camera, reason: str) -> FrameFindings:
+    """A frame refused before recognition; the reason also gives its code."""
+    return FrameFindings(frame, camera, refusal=(Outcome.REJECTED, reason))
 
 
 def _refuses_this_frame(exc: Unavailable) -> bool:

@@ -1,5 +1,7 @@
-"""Recognizer drift service: how the recognizer's gallery drifts from the
-people and their face links, and the repair that brings it back.
+"""Recognizer drift service: gallery against face links, repaired. Service layer.
+
+How the recognizer's gallery drifts from the people and their face links, and
+the repair that brings it back.
 
 A repair changes faces, so it holds the faces lock the enrollment service
 shares (see ``services.enrollment``).

@@ -1,5 +1,4 @@
-"""Review service: grey-zone matches confirmed or rejected by a person, audited.
-Service layer.
+"""Review service: grey-zone matches confirmed or rejected, audited. Service layer.
 
 A confirmation is judged like a fresh sighting as of the frame's capture time
 (the person's status and validity, the camera's direction, the duplicate
@@ -31,8 +30,9 @@ from edge_agent.models import (
     Review,
     ReviewState,
 )
-from edge_agent.services.attendance import MAX_PAGE_SIZE, AttendanceService
+from edge_agent.services.attendance import AttendanceService
 from edge_agent.services.audit import AuditAction, AuditService
+from edge_agent.services.paging import check_limit, split_page
 from edge_agent.services.rules import day_bounds
 
 logger = logging.getLogger(__name__)
@@ -88,14 +88,11 @@ class ReviewService:
         self, filters: ReviewFilter, cursor: int | None, limit: int
     ) -> ReviewPage:
         """Reviews oldest first, after ``cursor`` (the last id of a page)."""
-        if not 1 <= limit <= MAX_PAGE_SIZE:
-            raise InvalidInput(f"limit must be between 1 and {MAX_PAGE_SIZE}")
+        check_limit(limit)
         query = await self._query(filters, cursor or 0, limit + 1)
 
         found = await self._reviews.page(query)
-        reviews = found[:limit]
-        next_cursor = reviews[-1].id if len(found) > limit else None
-        return ReviewPage(reviews, next_cursor)
+        return ReviewPage(*split_page(found, limit, lambda review: review.id))
 
     async def resolve(
         self,
@@ -114,10 +111,8 @@ class ReviewService:
         comment = (comment or "").strip() or None
 
         if action is ReviewAction.REJECT:
-            result = await self._reject(review, comment, actor)
-        else:
-            result = await self._confirm(review, person, comment, actor)
-        return result
+            return await self._reject(review, comment, actor)
+        return await self._confirm(review, person, comment, actor)
 
     async def _reject(
         self, review: Review, comment: str | None, actor: Principal

@@ -1,5 +1,6 @@
-"""Attendance rules: pure functions that judge faces, place marks in shifts and
-sum up work days. Service layer, no I/O.
+"""Attendance rules: judge faces, place marks in shifts. Service layer, no I/O.
+
+Pure functions that judge faces, place marks in shifts and sum up work days.
 
 Kept apart from the service so that every rule can be tested with plain
 values, and so that a decision can be explained by its inputs alone.
@@ -291,7 +292,8 @@ def confident_subject(face: RecognizedFace, rules: CameraPolicy) -> str | None:
     best = face.best
     if best is None or best.similarity < rules.match_threshold:
         return None
-    if _is_ambiguous(face, best, rules):
+    second = runner_up(face)
+    if second is not None and _within_margin(best, second, rules):
         return None
     return best.subject
 
@@ -308,7 +310,7 @@ def _similarity_verdict(
             DecisionRule.UNKNOWN_THRESHOLD,
         )
     second = runner_up(face)
-    if second is not None and _is_ambiguous(face, best, rules):
+    if second is not None and _within_margin(best, second, rules):
         return Verdict(
             Outcome.AMBIGUOUS,
             f"{best.subject!r} ({best.similarity:.3f}) and {second.subject!r} "
@@ -319,11 +321,10 @@ def _similarity_verdict(
     return None
 
 
-def _is_ambiguous(face: RecognizedFace, best: Candidate, rules: CameraPolicy) -> bool:
-    second = runner_up(face)
-    if second is None or rules.margin <= 0:
-        return False
-    return best.similarity - second.similarity < rules.margin
+def _within_margin(best: Candidate, second: Candidate, rules: CameraPolicy) -> bool:
+    """Whether the runner-up is too close to the best match to tell them apart;
+    a margin of 0 turns the rule off."""
+    return rules.margin > 0 and best.similarity - second.similarity < rules.margin
 
 
 def _person_verdict(
@@ -351,9 +352,7 @@ def person_refusal(
     is an instant is compared as an instant. Both bounds are inclusive.
     """
     if person.status is not PersonStatus.ACTIVE:
-        # Compared by value: an erased person is one whose data is gone, a
-        # status the people records carry besides active and inactive.
-        erased = person.status.value == "erased"
+        erased = person.status is PersonStatus.ERASED
         return Verdict(
             Outcome.INACTIVE_PERSON,
             f"person {person.id} is {person.status.value}",
@@ -361,8 +360,7 @@ def person_refusal(
             DecisionRule.PERSON_STATUS,
         )
 
-    valid_from = getattr(person, "valid_from", None)
-    valid_until = getattr(person, "valid_until", None)
+    valid_from, valid_until = person.valid_from, person.valid_until
     if valid_from is not None and _before(moment, valid_from, timezone):
         return Verdict(
             Outcome.INACTIVE_PERSON,
@@ -385,8 +383,7 @@ def on_roll(person: Person, day: date, timezone: ZoneInfo) -> bool:
     if person.status is not PersonStatus.ACTIVE:
         return False
     start, end = day_bounds(day, timezone)
-    valid_from = getattr(person, "valid_from", None)
-    valid_until = getattr(person, "valid_until", None)
+    valid_from, valid_until = person.valid_from, person.valid_until
     # The last instant of the day still belongs to it; the end bound does not.
     last = end - timedelta(microseconds=1)
     if valid_from is not None and _before(last, valid_from, timezone):

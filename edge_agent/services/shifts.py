@@ -17,8 +17,9 @@ from edge_agent.clients.storage.people import PeopleRepository
 from edge_agent.clients.storage.shifts import ShiftRepository
 from edge_agent.clock import Clock
 from edge_agent.errors import InvalidInput
-from edge_agent.models import Person, Principal, Shift, ShiftAssignment
+from edge_agent.models import Principal, Shift, ShiftAssignment
 from edge_agent.services.audit import AuditAction, AuditService
+from edge_agent.services.people import find_by_reference
 from edge_agent.services.rules import shift_problems, weekday_names
 
 logger = logging.getLogger(__name__)
@@ -91,7 +92,7 @@ class ShiftService:
     ) -> ShiftAssignment:
         """Give the person ``shift_name`` (``None``: no shift) from
         ``effective_from`` on (default: today, site-local)."""
-        person = await self._person(person_ref)
+        person = await find_by_reference(self._people, person_ref)
         shift = await self._shifts.get(shift_name) if shift_name else None
         assignment = ShiftAssignment(
             person_id=person.id,
@@ -134,12 +135,6 @@ class ShiftService:
             absent_below=spec.absent_below,
             created_at=self._clock.now(),
         )
-
-    async def _person(self, reference: str) -> Person:
-        found = await self._people.find(reference)
-        if found is None:
-            found = await self._people.get_by_employee_no(reference)
-        return found
 
     def _today(self) -> date:
         return self._clock.now().astimezone(self._timezone).date()

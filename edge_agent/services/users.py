@@ -1,5 +1,7 @@
-"""User service: the one entry point controllers and the CLI use for people
-and their faces, wiring the services that each do one part of it.
+"""User service: one entry point for people and their faces. Service layer.
+
+Controllers and the CLI use it for people and their faces; it wires the
+services that each do one part of it.
 
 People are ``services.people``, face enrollment ``services.enrollment``,
 erasure ``services.erasure``, reconciliation with the recognizer
