@@ -113,6 +113,7 @@ class Central:
 
 
 def central_settings(database_url: str, admin_token: str, **sync: float) -> Settings:
+    """Settings of a test server: any free port, a 64 KiB body limit."""
     return load_settings(
         overrides={
             "database": {"url": database_url},
