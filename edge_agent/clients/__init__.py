@@ -1,1 +1,1 @@
-"""Clients: adapters to the outside (storage, recognition)."""
+"""Clients: adapters to the outside (storage, recognition, events, probes)."""

@@ -1,1 +1,1 @@
-"""Observability: logging and metrics, importable by every layer."""
+"""Observability: logging, metrics, tracing and systemd notices, for every layer."""

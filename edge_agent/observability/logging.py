@@ -1,4 +1,4 @@
-"""Logging setup for every process: JSON lines off a terminal, readable text on one.
+"""Observability: logging setup, JSON lines off a terminal and readable text on one.
 
 The request id of the request being served (see ``gateway.request_id``) and
 its W3C trace live in context variables, and a filter stamps them on every

@@ -1,4 +1,4 @@
-"""systemd service notifications: readiness, status, watchdog pings, stopping.
+"""Observability: systemd notifications of readiness, status, watchdog, stopping.
 
 The protocol is sd_notify(3): newline-separated ``KEY=VALUE`` assignments in
 one datagram to the ``AF_UNIX`` socket named by ``$NOTIFY_SOCKET``; a name

@@ -1,4 +1,4 @@
-"""W3C Trace Context: accept ``traceparent`` on requests and pass it on.
+"""Observability: W3C Trace Context, ``traceparent`` accepted and passed on.
 
 A request arriving with a valid ``traceparent`` joins the caller's trace; one
 without starts a new trace. Either way the appliance's own work gets a span
@@ -76,7 +76,7 @@ def current() -> TraceContext | None:
 
 def outgoing_traceparent() -> str | None:
     """The header for a call made now: a child span of the current one."""
-    context = trace_var.get()
+    context = current()
     return None if context is None else context.child().traceparent
 
 

@@ -76,3 +76,8 @@ def encode(document: dict[str, Any]) -> bytes:
 def type_filter(event_types: Collection[str]) -> frozenset[str] | None:
     """The types a sink accepts; ``None`` (every type) when none are listed."""
     return frozenset(event_types) or None
+
+
+def accepts_type(types: frozenset[str] | None, event_type: str) -> bool:
+    """Whether a sink whose :func:`type_filter` is ``types`` wants ``event_type``."""
+    return types is None or event_type in types

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from edge_agent.clients.events.base import Sink
+from edge_agent.clients.events.base import Sink, type_filter
 from edge_agent.clients.events.mqtt import MqttSink
 from edge_agent.clients.events.webhook import WebhookSink
 from edge_agent.clock import Clock
@@ -21,18 +21,15 @@ def build_sinks(settings: EventSettings, site_id: str, clock: Clock) -> list[Sin
 
 def sink_names(settings: EventSettings) -> list[str]:
     """The names :func:`build_sinks` gives its sinks, without building them."""
-    names = [f"webhook:{hook.name}" for hook in settings.webhooks]
-    if settings.mqtt.enabled:
-        names.append("mqtt")
-    return names
+    return list(sink_event_types(settings))
 
 
 def sink_event_types(settings: EventSettings) -> dict[str, frozenset[str] | None]:
     """Per sink name, the event types it takes; ``None``: every type."""
     types: dict[str, frozenset[str] | None] = {
-        f"webhook:{hook.name}": frozenset(hook.event_types) or None
+        f"webhook:{hook.name}": type_filter(hook.event_types)
         for hook in settings.webhooks
     }
     if settings.mqtt.enabled:
-        types["mqtt"] = frozenset(settings.mqtt.event_types) or None
+        types["mqtt"] = type_filter(settings.mqtt.event_types)
     return types

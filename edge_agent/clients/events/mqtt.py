@@ -23,7 +23,13 @@ import ssl
 
 import aiomqtt
 
-from edge_agent.clients.events.base import DeliveryFailed, encode, envelope, type_filter
+from edge_agent.clients.events.base import (
+    DeliveryFailed,
+    accepts_type,
+    encode,
+    envelope,
+    type_filter,
+)
 from edge_agent.clients.storage.outbox import OutboxRecord
 from edge_agent.config import MqttSettings
 from edge_agent.models import EventType
@@ -79,7 +85,7 @@ class MqttSink:
         )
 
     def accepts(self, event_type: str) -> bool:
-        return self._types is None or event_type in self._types
+        return accepts_type(self._types, event_type)
 
     async def open(self) -> None:
         """Start keeping the connection; the first connect happens in it."""

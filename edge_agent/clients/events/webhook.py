@@ -15,7 +15,13 @@ import logging
 
 import aiohttp
 
-from edge_agent.clients.events.base import DeliveryFailed, encode, envelope, type_filter
+from edge_agent.clients.events.base import (
+    DeliveryFailed,
+    accepts_type,
+    encode,
+    envelope,
+    type_filter,
+)
 from edge_agent.clients.storage.outbox import OutboxRecord
 from edge_agent.clock import Clock
 from edge_agent.config import WebhookSettings
@@ -76,7 +82,7 @@ class WebhookSink:
         return f"webhook:{self._settings.name}"
 
     def accepts(self, event_type: str) -> bool:
-        return self._types is None or event_type in self._types
+        return accepts_type(self._types, event_type)
 
     async def open(self) -> None:
         timeout = aiohttp.ClientTimeout(total=self._settings.timeout_s)

@@ -183,17 +183,11 @@ class CodeProjectClient:
         return RecognizedFace(box=box, candidates=candidates)
 
     async def _call(self, path: str, form: aiohttp.FormData | None) -> dict[str, Any]:
-        session = self._http.client
-
-        try:
-            async with session.post(self._base + path, data=form) as response:
-                body = await _json(response)
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            raise RecognizerCallFailed(
-                f"recognizer call POST {path or '/'} failed: {exc!r}", transient=True
-            ) from exc
-
-        return _check(response.status, body, path or "/")
+        label = path or "/"
+        status, body = await self._http.send(
+            "POST", self._base + path, label, data=form
+        )
+        return _check(status, body, label)
 
 
 def _form(**fields: str) -> aiohttp.FormData:
@@ -215,14 +209,6 @@ def subject_of(image_id: str) -> str:
     """The subject of an example id; a bare subject (from a listing) is its own."""
     subject, separator, _ = image_id.rpartition(_ID_SEPARATOR)
     return subject if separator else image_id
-
-
-async def _json(response: aiohttp.ClientResponse) -> dict[str, Any]:
-    try:
-        body = await response.json(content_type=None)
-    except ValueError:
-        return {}
-    return body if isinstance(body, dict) else {}
 
 
 def _check(status: int, body: dict[str, Any], path: str) -> dict[str, Any]:

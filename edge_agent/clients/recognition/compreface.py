@@ -22,7 +22,6 @@ from typing import Any
 import aiohttp
 
 from edge_agent.clients.recognition.base import (
-    RecognizerCallFailed,
     SubjectExample,
     failure_for_status,
     merge_candidates,
@@ -123,33 +122,16 @@ class CompreFaceClient:
         missing_ok: bool = False,
     ) -> dict[str, Any]:
         data = _form(image) if image is not None else None
-        session = self._http.client
-
-        try:
-            async with session.request(
-                method, self._base + path, params=params, data=data
-            ) as response:
-                body = await _json(response)
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            raise RecognizerCallFailed(
-                f"recognizer call {method} {path} failed: {exc!r}", transient=True
-            ) from exc
-
-        return _check(response.status, body, path, missing_ok)
+        status, body = await self._http.send(
+            method, self._base + path, path, params=params, data=data
+        )
+        return _check(status, body, path, missing_ok)
 
 
 def _form(image: bytes) -> aiohttp.FormData:
     form = aiohttp.FormData()
     form.add_field("file", image, filename="frame", content_type="image/jpeg")
     return form
-
-
-async def _json(response: aiohttp.ClientResponse) -> dict[str, Any]:
-    try:
-        body = await response.json(content_type=None)
-    except ValueError:
-        return {}
-    return body if isinstance(body, dict) else {}
 
 
 def _check(

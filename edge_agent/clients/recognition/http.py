@@ -1,12 +1,15 @@
 """Recognition client: the pooled aiohttp session an adapter opens and closes.
 
 Every request it sends carries the current W3C ``traceparent``, so the
-recognizer's own traces join the frame's.
+recognizer's own traces join the frame's. :meth:`PooledSession.send` is where
+the transport's errors become :class:`RecognizerCallFailed` for every adapter.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from types import SimpleNamespace
+from typing import Any
 
 import aiohttp
 
@@ -54,6 +57,36 @@ class PooledSession:
                 "the recognizer client is not open", transient=False
             )
         return self._session
+
+    async def send(
+        self,
+        method: str,
+        url: str,
+        label: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        data: aiohttp.FormData | None = None,
+    ) -> tuple[int, dict[str, Any]]:
+        """The answer's status and JSON object (``{}`` when it holds none);
+        a transport failure or timeout is a transient
+        :class:`RecognizerCallFailed` naming ``method`` and ``label``."""
+        try:
+            async with self.client.request(
+                method, url, params=params, data=data
+            ) as response:
+                return response.status, await _json(response)
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise RecognizerCallFailed(
+                f"recognizer call {method} {label} failed: {exc!r}", transient=True
+            ) from exc
+
+
+async def _json(response: aiohttp.ClientResponse) -> dict[str, Any]:
+    try:
+        body = await response.json(content_type=None)
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
 
 
 def _propagation() -> aiohttp.TraceConfig:

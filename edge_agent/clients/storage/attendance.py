@@ -1,5 +1,4 @@
-"""Storage client: recognition decisions, the attendance marks they make, and the
-reviews they queue.
+"""Storage client: recognition decisions, the marks they make, the reviews they queue.
 
 Each public method is one unit of work; the ones that write do so in a single
 transaction, so a frame's decisions, its marks, its reviews and its leaving
@@ -19,7 +18,8 @@ import aiosqlite
 
 from edge_agent.clients.storage import sync_records
 from edge_agent.clients.storage.database import Database
-from edge_agent.clients.storage.outbox import NewRecord, append
+from edge_agent.clients.storage.outbox import NewRecord, append_all
+from edge_agent.clients.storage.rows import Filters, rowid
 from edge_agent.clock import from_text, to_text
 from edge_agent.models import (
     AttendanceRow,
@@ -256,27 +256,44 @@ class AttendanceRepository:
         processed twice is still decided once.
         """
         stored: dict[str, list[Decision]] = {}
+        outgoing: list[NewRecord] = []
         async with self._db.transaction() as conn:
             for frame in frames:
-                if not await _leave_queue(conn, frame):
-                    continue
-                decisions = [
-                    await _insert_decision(conn, new) for new in frame.decisions
-                ]
-                if self._ship_decisions:
-                    for decision in decisions:
-                        await sync_records.decision_recorded(conn, decision)
-                if events is not None:
-                    await _append_events(conn, decisions, events)
-                stored[frame.frame_id] = decisions
+                if await _leave_queue(conn, frame):
+                    stored[frame.frame_id] = await self._store_frame(
+                        conn, frame, events, outgoing
+                    )
+            # Appended together: one head update per stream for the batch,
+            # rather than one per record while frame commits wait on the lock.
+            await append_all(conn, outgoing)
         return stored
+
+    async def _store_frame(
+        self,
+        conn: aiosqlite.Connection,
+        frame: FrameDecisionsToStore,
+        events: EventBuilder | None,
+        outgoing: list[NewRecord],
+    ) -> list[Decision]:
+        """Store the frame's decisions; add the outbox records they make to
+        ``outgoing``, in the order they are appended."""
+        decisions = []
+        for new in frame.decisions:
+            decision, mark_records = await _insert_decision(conn, new)
+            decisions.append(decision)
+            outgoing.extend(mark_records)
+        if self._ship_decisions:
+            outgoing.extend(sync_records.decision_record(d) for d in decisions)
+        if events is not None:
+            outgoing.extend(record for d in decisions for record in events(d))
+        return decisions
 
     async def query(self, query: AttendanceQuery) -> list[AttendanceRow]:
         """Marks in time order (then id), after ``query.after_id`` if given."""
-        clauses, params = _attendance_filters(query)
-        where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+        filters = _attendance_filters(query)
+        where = filters.where()
         sql = f"{_SELECT_ATTENDANCE}{where} ORDER BY a.marked_at, a.id LIMIT ?"
-        rows = await self._db.fetch_all(sql, (*params, query.limit))
+        rows = await self._db.fetch_all(sql, (*filters.params, query.limit))
         return [
             AttendanceRow(mark_from_row(r), r["employee_no"], r["name"]) for r in rows
         ]
@@ -293,10 +310,9 @@ class AttendanceRepository:
 
     async def page_decisions(self, query: DecisionQuery) -> list[Decision]:
         """Decisions matching ``query`` after ``query.after_id``, by id."""
-        clauses, params = _decision_filters(query)
-        where = " AND ".join(["d.id > ?", *clauses])
-        sql = f"{_SELECT_DECISIONS} WHERE {where} ORDER BY d.id LIMIT ?"
-        rows = await self._db.fetch_all(sql, (query.after_id, *params, query.limit))
+        filters = _decision_filters(query)
+        sql = f"{_SELECT_DECISIONS}{filters.where()} ORDER BY d.id LIMIT ?"
+        rows = await self._db.fetch_all(sql, (*filters.params, query.limit))
         return await self._with_marks(rows)
 
     async def _with_marks(self, rows: list[sqlite3.Row]) -> list[Decision]:
@@ -312,8 +328,17 @@ class AttendanceRepository:
 async def insert_mark(
     conn: aiosqlite.Connection, new: NewMark, events: MarkEvents | None = None
 ) -> Mark:
-    """Store one mark inside the caller's transaction, with the outbox records
-    ``events`` makes of it."""
+    """Store one mark inside the caller's transaction, with its sync record and
+    the outbox records ``events`` makes of it."""
+    mark, record = await _store_mark(conn, new)
+    await append_all(conn, [record, *(events(mark) if events is not None else ())])
+    return mark
+
+
+async def _store_mark(
+    conn: aiosqlite.Connection, new: NewMark
+) -> tuple[Mark, NewRecord]:
+    """Store one mark; return it with its sync record, not yet appended."""
     cursor = await conn.execute(
         _INSERT_MARK,
         (
@@ -331,18 +356,7 @@ async def insert_mark(
         ),
     )
     mark = new.stored_as(rowid(cursor))
-    await sync_records.mark_recorded(conn, mark)
-    for record in events(mark) if events is not None else ():
-        await append(conn, record)
-    return mark
-
-
-async def _append_events(
-    conn: aiosqlite.Connection, decisions: list[Decision], events: EventBuilder
-) -> None:
-    for decision in decisions:
-        for record in events(decision):
-            await append(conn, record)
+    return mark, await sync_records.mark_record(conn, mark)
 
 
 async def _leave_queue(
@@ -354,7 +368,11 @@ async def _leave_queue(
     return cursor.rowcount == 1
 
 
-async def _insert_decision(conn: aiosqlite.Connection, new: NewDecision) -> Decision:
+async def _insert_decision(
+    conn: aiosqlite.Connection, new: NewDecision
+) -> tuple[Decision, list[NewRecord]]:
+    """Store one decision with its mark and review; return it with the mark's
+    sync record (none without a mark), not yet appended."""
     cursor = await conn.execute(
         _INSERT_DECISION,
         (
@@ -373,13 +391,16 @@ async def _insert_decision(conn: aiosqlite.Connection, new: NewDecision) -> Deci
     )
     decision_id = rowid(cursor)
 
-    mark = None
+    mark: Mark | None = None
+    records: list[NewRecord] = []
     if new.mark is not None:
-        mark = await insert_mark(conn, replace(new.mark, decision_id=decision_id))
+        linked = replace(new.mark, decision_id=decision_id)
+        mark, record = await _store_mark(conn, linked)
+        records.append(record)
     review_id = None
     if new.queue_review:
         review_id = await _insert_review(conn, new, decision_id)
-    return Decision(
+    decision = Decision(
         id=decision_id,
         frame_id=new.frame_id,
         camera_id=new.camera_id,
@@ -395,6 +416,7 @@ async def _insert_decision(conn: aiosqlite.Connection, new: NewDecision) -> Deci
         rule=new.rule,
         review_id=review_id,
     )
+    return decision, records
 
 
 async def _insert_review(
@@ -418,53 +440,28 @@ async def _insert_review(
     return rowid(cursor)
 
 
-def _attendance_filters(query: AttendanceQuery) -> tuple[list[str], list[object]]:
-    clauses: list[str] = []
-    params: list[object] = []
-    if query.day is not None:
-        clauses.append("a.local_day = ?")
-        params.append(query.day.isoformat())
-    if query.person_id is not None:
-        clauses.append("a.person_id = ?")
-        params.append(query.person_id)
-    if query.camera_id is not None:
-        clauses.append("a.camera_id = ?")
-        params.append(query.camera_id)
+def _attendance_filters(query: AttendanceQuery) -> Filters:
+    filters = Filters()
+    filters.equal("a.local_day", query.day.isoformat() if query.day else None)
+    filters.equal("a.person_id", query.person_id)
+    filters.equal("a.camera_id", query.camera_id)
     if query.after_id is not None:
-        clauses.append(_AFTER_MARK)
-        params.append(query.after_id)
+        filters.add(_AFTER_MARK, query.after_id)
     if not query.include_voided:
-        clauses.append(_NOT_VOIDED)
-    return clauses, params
+        filters.add(_NOT_VOIDED)
+    return filters
 
 
-def _decision_filters(query: DecisionQuery) -> tuple[list[str], list[object]]:
-    clauses: list[str] = []
-    params: list[object] = []
-    # Stored times are to_text() output, which sorts as text in time order.
-    if query.since is not None:
-        clauses.append("d.captured_at >= ?")
-        params.append(to_text(query.since))
-    if query.until is not None:
-        clauses.append("d.captured_at < ?")
-        params.append(to_text(query.until))
-    equal = {
-        "d.camera_id": query.camera_id,
-        "d.person_id": query.person_id,
-        "d.outcome": query.outcome.value if query.outcome else None,
-        "d.reason_code": query.reason_code.value if query.reason_code else None,
-    }
-    for column, value in equal.items():
-        if value is not None:
-            clauses.append(f"{column} = ?")
-            params.append(value)
-    return clauses, params
-
-
-def rowid(cursor: aiosqlite.Cursor) -> int:
-    if cursor.lastrowid is None:
-        raise RuntimeError("SQLite returned no row id for an insert")
-    return cursor.lastrowid
+def _decision_filters(query: DecisionQuery) -> Filters:
+    filters = Filters("d.id > ?", params=(query.after_id,))
+    filters.within("d.captured_at", query.since, query.until)
+    filters.equal("d.camera_id", query.camera_id)
+    filters.equal("d.person_id", query.person_id)
+    filters.equal("d.outcome", query.outcome.value if query.outcome else None)
+    filters.equal(
+        "d.reason_code", query.reason_code.value if query.reason_code else None
+    )
+    return filters
 
 
 def mark_from_row(row: sqlite3.Row) -> Mark:

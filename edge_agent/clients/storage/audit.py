@@ -31,6 +31,7 @@ import aiosqlite
 from cloud_sync.audit_chain import GENESIS_HASH, canonical_json, wire_entry
 from edge_agent.clients.storage.database import Database
 from edge_agent.clients.storage.outbox import OutboxRecord, boot_id
+from edge_agent.clients.storage.rows import Filters
 from edge_agent.clock import from_text, to_text
 from edge_agent.errors import EdgeError
 from edge_agent.models import AuditEntry
@@ -49,6 +50,7 @@ INSERT INTO audit_log (seq, at, actor, actor_role, action, target, source,
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 """
 _SELECT_ENTRIES = "SELECT * FROM audit_log"
+_HEAD = "SELECT COALESCE(MAX(seq), 0) FROM audit_log"
 _CHAIN_BATCH = "SELECT * FROM audit_log WHERE seq > ? ORDER BY seq LIMIT ?"
 
 
@@ -100,16 +102,15 @@ class AuditRepository:
         self, filters: AuditFilter, *, after_seq: int = 0, limit: int = 100
     ) -> list[AuditEntry]:
         """Up to ``limit`` entries matching ``filters`` after ``after_seq``, by seq."""
-        clauses, params = _filter_clauses(filters)
-        where = " AND ".join(["seq > ?", *clauses])
-        sql = f"{_SELECT_ENTRIES} WHERE {where} ORDER BY seq LIMIT ?"
+        conditions = _conditions(filters, after_seq)
+        sql = f"{_SELECT_ENTRIES}{conditions.where()} ORDER BY seq LIMIT ?"
 
-        rows = await self._db.fetch_all(sql, (after_seq, *params, limit))
+        rows = await self._db.fetch_all(sql, (*conditions.params, limit))
         return [_entry(row) for row in rows]
 
     async def head(self) -> int:
         """The last entry's ``seq``; 0 when the log is empty."""
-        row = await self._db.fetch_one("SELECT COALESCE(MAX(seq), 0) FROM audit_log")
+        row = await self._db.fetch_one(_HEAD)
         return int(row[0]) if row else 0
 
     async def sync_records(self, after_seq: int, limit: int) -> list[OutboxRecord]:
@@ -124,8 +125,8 @@ class AuditRepository:
     async def iter_chain(self, batch: int = 500) -> AsyncIterator[AuditEntry]:
         """Every entry by seq, read ``batch`` rows at a time so memory stays bounded.
 
-        The lock is released between batches; entries appended meanwhile only
-        extend the chain and are read by a later batch.
+        Each batch is a read of its own; entries appended meanwhile only extend
+        the chain and are read by a later batch.
         """
         after = 0
         while True:
@@ -146,23 +147,14 @@ async def _chain_end(conn: aiosqlite.Connection) -> tuple[int, str]:
     return int(row["seq"]), str(row["hash"])
 
 
-def _filter_clauses(filters: AuditFilter) -> tuple[list[str], list[Any]]:
-    clauses: list[str] = []
-    params: list[Any] = []
-    for column in ("actor", "action", "target", "outcome"):
-        value = getattr(filters, column)
-        if value is not None:
-            clauses.append(f"{column} = ?")
-            params.append(value)
-
-    # Stored times are to_text() output, which sorts as text in time order.
-    if filters.since is not None:
-        clauses.append("at >= ?")
-        params.append(to_text(filters.since))
-    if filters.until is not None:
-        clauses.append("at < ?")
-        params.append(to_text(filters.until))
-    return clauses, params
+def _conditions(filters: AuditFilter, after_seq: int) -> Filters:
+    conditions = Filters("seq > ?", params=(after_seq,))
+    conditions.equal("actor", filters.actor)
+    conditions.equal("action", filters.action)
+    conditions.equal("target", filters.target)
+    conditions.equal("outcome", filters.outcome)
+    conditions.within("at", filters.since, filters.until)
+    return conditions
 
 
 def _row(entry: AuditEntry) -> tuple[Any, ...]:

@@ -10,6 +10,7 @@ from typing import Any
 
 from edge_agent.clients.storage.database import Database
 from edge_agent.clients.storage.health import CameraHealth, camera_health_from_row
+from edge_agent.clients.storage.rows import optional_text, optional_time
 from edge_agent.clock import from_text, to_text
 from edge_agent.errors import Conflict
 from edge_agent.models import ActiveWindow, Camera, Direction
@@ -28,6 +29,7 @@ UPDATE cameras SET name = ?, direction = ?, location = ?, expected_interval_s = 
     updated_at = ?
 WHERE id = ?
 """
+_GET = "SELECT * FROM cameras WHERE id = ?"
 _ACTIVE = "SELECT * FROM cameras WHERE removed_at IS NULL ORDER BY id"
 _EVERY = "SELECT * FROM cameras ORDER BY id"
 # The health columns are renamed so that a camera without a row reads as NULLs.
@@ -68,8 +70,7 @@ class CameraRepository:
 
     async def find(self, camera_id: str) -> Camera | None:
         """The camera, removed or not."""
-        sql = "SELECT * FROM cameras WHERE id = ?"
-        row = await self._db.fetch_one(sql, (camera_id,))
+        row = await self._db.fetch_one(_GET, (camera_id,))
         return None if row is None else _camera(row)
 
     async def all(self, *, include_removed: bool = False) -> list[Camera]:
@@ -92,8 +93,8 @@ def _mutable(camera: Camera) -> tuple[Any, ...]:
         camera.probe_url,
         schedule_to_text(camera.schedule),
         int(camera.enabled),
-        None if camera.removed_at is None else to_text(camera.removed_at),
-        None if camera.updated_at is None else to_text(camera.updated_at),
+        optional_text(camera.removed_at),
+        optional_text(camera.updated_at),
     )
 
 
@@ -125,7 +126,6 @@ def _schedule(text: str | None) -> tuple[ActiveWindow, ...]:
 
 
 def _camera(row: sqlite3.Row) -> Camera:
-    removed_at, updated_at = row["removed_at"], row["updated_at"]
     return Camera(
         id=row["id"],
         name=row["name"],
@@ -137,8 +137,8 @@ def _camera(row: sqlite3.Row) -> Camera:
         probe_url=row["probe_url"],
         schedule=_schedule(row["schedule"]),
         enabled=bool(row["enabled"]),
-        removed_at=None if removed_at is None else from_text(removed_at),
-        updated_at=None if updated_at is None else from_text(updated_at),
+        removed_at=optional_time(row["removed_at"]),
+        updated_at=optional_time(row["updated_at"]),
     )
 
 

@@ -13,14 +13,11 @@ from datetime import datetime
 
 import aiosqlite
 
-from edge_agent.clients.storage.attendance import (
-    MarkEvents,
-    NewMark,
-    insert_mark,
-    rowid,
-)
+from edge_agent.clients.storage.attendance import MarkEvents, NewMark, insert_mark
 from edge_agent.clients.storage.database import Database
-from edge_agent.clients.storage.sync_records import correction_recorded
+from edge_agent.clients.storage.outbox import append
+from edge_agent.clients.storage.rows import Filters, rowid
+from edge_agent.clients.storage.sync_records import correction_record
 from edge_agent.clock import from_text, to_text
 from edge_agent.errors import Conflict
 from edge_agent.models import Correction, CorrectionAction, Mark
@@ -72,14 +69,10 @@ class CorrectionRepository:
         self, person_id: str | None, after_id: int, limit: int
     ) -> list[Correction]:
         """Corrections after ``after_id``, by id, of one person or everyone."""
-        clauses: list[str] = ["id > ?"]
-        params: list[object] = [after_id]
-        if person_id is not None:
-            clauses.append("person_id = ?")
-            params.append(person_id)
-        where = " AND ".join(clauses)
-        sql = f"{_SELECT_CORRECTIONS} WHERE {where} ORDER BY id LIMIT ?"
-        rows = await self._db.fetch_all(sql, (*params, limit))
+        filters = Filters("id > ?", params=(after_id,))
+        filters.equal("person_id", person_id)
+        sql = f"{_SELECT_CORRECTIONS}{filters.where()} ORDER BY id LIMIT ?"
+        rows = await self._db.fetch_all(sql, (*filters.params, limit))
         return [_correction(row) for row in rows]
 
 
@@ -103,7 +96,7 @@ async def _insert(
         actor=note.actor,
         created_at=note.at,
     )
-    await correction_recorded(conn, correction)
+    await append(conn, correction_record(correction))
     return correction
 
 

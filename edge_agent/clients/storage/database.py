@@ -74,10 +74,16 @@ class Database:
         return applied
 
     async def close(self) -> None:
-        for conn in (self._reader, self._conn):
-            if conn is not None:
-                await conn.close()
+        """Close both connections; the writer is closed even when the reader
+        fails to close, and that failure is raised afterwards."""
+        reader, writer = self._reader, self._conn
         self._reader = self._conn = None
+        try:
+            if reader is not None:
+                await reader.close()
+        finally:
+            if writer is not None:
+                await writer.close()
 
     async def _set_pragmas(self, conn: aiosqlite.Connection) -> None:
         await conn.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout_ms)}")

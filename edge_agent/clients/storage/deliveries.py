@@ -21,6 +21,7 @@ from datetime import datetime
 
 from edge_agent.clients.storage.database import Database
 from edge_agent.clients.storage.outbox import NewRecord, append
+from edge_agent.clients.storage.rows import Filters, optional_time
 from edge_agent.clock import from_text, to_text
 
 # Long error texts (an HTML error page, a stack of causes) are cut to this.
@@ -231,17 +232,11 @@ class DeliveryRepository:
 
     async def dead_letters(self, query: DeadLetterQuery) -> list[DeadLetter]:
         """Dead letters matching ``query``, by consumer then seq."""
-        clauses = ["seq > ?"]
-        params: list[object] = [query.after_seq]
-        if query.consumer is not None:
-            clauses.append("consumer = ?")
-            params.append(query.consumer)
-        if query.state is not None:
-            clauses.append("state = ?")
-            params.append(query.state.value)
-        where = " AND ".join(clauses)
-        sql = f"{_SELECT_DEAD} WHERE {where} ORDER BY consumer, seq LIMIT ?"
-        rows = await self._db.fetch_all(sql, (*params, query.limit))
+        filters = Filters("seq > ?", params=(query.after_seq,))
+        filters.equal("consumer", query.consumer)
+        filters.equal("state", query.state.value if query.state else None)
+        sql = f"{_SELECT_DEAD}{filters.where()} ORDER BY consumer, seq LIMIT ?"
+        rows = await self._db.fetch_all(sql, (*filters.params, query.limit))
         return [_dead_letter_from_row(row) for row in rows]
 
     async def dead_counts(self) -> dict[str, int]:
@@ -327,10 +322,6 @@ def _cut(text: str) -> str:
     return text[: MAX_ERROR_CHARS - 3] + "..."
 
 
-def _optional_time(text: str | None) -> datetime | None:
-    return None if text is None else from_text(text)
-
-
 def _cursor_from_row(row: sqlite3.Row) -> Cursor:
     return Cursor(
         consumer=row["consumer"],
@@ -338,7 +329,7 @@ def _cursor_from_row(row: sqlite3.Row) -> Cursor:
         position=row["position"],
         attempts=row["attempts"],
         last_error=row["last_error"],
-        last_success_at=_optional_time(row["last_success_at"]),
+        last_success_at=optional_time(row["last_success_at"]),
         updated_at=from_text(row["updated_at"]),
         stopped_reason=row["stopped_reason"],
     )

@@ -49,12 +49,6 @@ class FaceImageStore:
         found = (self.load(person_id, sha256) for sha256 in digests)
         return [image for image in found if image is not None]
 
-    def load_all(self, person_id: str) -> list[bytes]:
-        folder = self._person(person_id)
-        if not folder.is_dir():
-            return []
-        return [path.read_bytes() for path in sorted(folder.glob(f"*{_SUFFIX}"))]
-
     def remove(self, person_id: str, sha256: str) -> None:
         self._path(person_id, sha256).unlink(missing_ok=True)
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from edge_agent.clients.storage.database import Database, StorageError
+from edge_agent.clients.storage.rows import optional_time
 from edge_agent.clock import from_text, to_text
 from edge_agent.observability.tracing import current as current_trace
 
@@ -22,11 +23,17 @@ SELECT * FROM frames
 WHERE camera_id = ? AND sha256 = ? AND received_at >= ?
 ORDER BY received_at DESC LIMIT 1
 """
+_GET = "SELECT * FROM frames WHERE id = ?"
 _QUEUED = "SELECT * FROM frames WHERE state = 'queued' ORDER BY received_at, id"
 _BACKLOG = """
 SELECT count(*) AS frames, coalesce(sum(size_bytes), 0) AS bytes
 FROM frames WHERE state = 'queued'
 """
+
+
+def _traceparent_now() -> str | None:
+    trace = current_trace()
+    return None if trace is None else trace.traceparent
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,7 +55,7 @@ class FrameRecord:
     decided_at: datetime | None = None
     # The trace of the request that brought the frame, taken where the record
     # is made (inside that request).
-    traceparent: str | None = field(default_factory=lambda: _traceparent_now())
+    traceparent: str | None = field(default_factory=_traceparent_now)
 
 
 class FrameRepository:
@@ -102,7 +109,7 @@ class FrameRepository:
         return None if row is None else _record(row)
 
     async def get(self, frame_id: str) -> FrameRecord | None:
-        row = await self._db.fetch_one("SELECT * FROM frames WHERE id = ?", (frame_id,))
+        row = await self._db.fetch_one(_GET, (frame_id,))
         return None if row is None else _record(row)
 
     async def queued(self) -> list[FrameRecord]:
@@ -144,7 +151,6 @@ def _row(frame: FrameRecord) -> tuple[object, ...]:
 
 
 def _record(row: sqlite3.Row) -> FrameRecord:
-    decided = row["decided_at"]
     return FrameRecord(
         id=row["id"],
         camera_id=row["camera_id"],
@@ -158,11 +164,6 @@ def _record(row: sqlite3.Row) -> FrameRecord:
         camera_seq=row["camera_seq"],
         clock_skew_s=row["clock_skew_s"],
         state=row["state"],
-        decided_at=from_text(decided) if decided else None,
+        decided_at=optional_time(row["decided_at"]),
         traceparent=row["traceparent"],
     )
-
-
-def _traceparent_now() -> str | None:
-    trace = current_trace()
-    return None if trace is None else trace.traceparent

@@ -14,10 +14,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-import aiosqlite
-
 from edge_agent.clients.storage.database import Database
-from edge_agent.clients.storage.outbox import NewRecord, append
+from edge_agent.clients.storage.outbox import NewRecord, append_all
+from edge_agent.clients.storage.rows import optional_text, optional_time
 from edge_agent.clock import from_text, to_text
 
 _UPSERT_CAMERA = """
@@ -82,7 +81,7 @@ class HealthRepository:
         """Store every view and append every event in one transaction."""
         async with self._db.transaction() as conn:
             await conn.executemany(_UPSERT_CAMERA, [_camera_row(v) for v in views])
-            await _append_all(conn, events)
+            await append_all(conn, events)
 
     async def save_checks(
         self, checks: Iterable[SelfCheckRow], events: Iterable[NewRecord]
@@ -90,16 +89,11 @@ class HealthRepository:
         """Store every check and append every event in one transaction."""
         async with self._db.transaction() as conn:
             await conn.executemany(_UPSERT_CHECK, [_check_row(c) for c in checks])
-            await _append_all(conn, events)
+            await append_all(conn, events)
 
     async def ping(self) -> None:
         """A real query on the database; raises when it cannot be answered."""
         await self._db.fetch_one("SELECT COUNT(*) FROM self_checks")
-
-
-async def _append_all(conn: aiosqlite.Connection, events: Iterable[NewRecord]) -> None:
-    for event in events:
-        await append(conn, event)
 
 
 def _camera_row(view: CameraHealth) -> tuple[Any, ...]:
@@ -107,8 +101,8 @@ def _camera_row(view: CameraHealth) -> tuple[Any, ...]:
         view.camera_id,
         view.state,
         to_text(view.since),
-        _text(view.last_frame_at),
-        _text(view.last_probe_at),
+        optional_text(view.last_frame_at),
+        optional_text(view.last_probe_at),
         view.last_error,
         json.dumps(view.activity, sort_keys=True, separators=(",", ":")),
         to_text(view.updated_at),
@@ -132,8 +126,8 @@ def camera_health_from_row(row: sqlite3.Row | Mapping[str, Any]) -> CameraHealth
         state=row["state"],
         since=from_text(row["since"]),
         updated_at=from_text(row["updated_at"]),
-        last_frame_at=_time(row["last_frame_at"]),
-        last_probe_at=_time(row["last_probe_at"]),
+        last_frame_at=optional_time(row["last_frame_at"]),
+        last_probe_at=optional_time(row["last_probe_at"]),
         last_error=row["last_error"],
         activity=json.loads(row["activity"] or "{}"),
     )
@@ -147,11 +141,3 @@ def _check(row: sqlite3.Row) -> SelfCheckRow:
         updated_at=from_text(row["updated_at"]),
         detail=row["detail"],
     )
-
-
-def _text(moment: datetime | None) -> str | None:
-    return None if moment is None else to_text(moment)
-
-
-def _time(text: str | None) -> datetime | None:
-    return None if text is None else from_text(text)

@@ -4,10 +4,14 @@ A record is written with :func:`append` inside the caller's transaction, so an
 event and the change that caused it are committed together or not at all.
 Each stream's ``seq`` is gapless and assigned at commit time: it is the
 stream's last ``seq`` plus one, taken under the single writer lock from a
-head row per stream, which pruning delivered rows leaves alone. Consumers
-(event sinks, the sync of each stream) read after their own cursor with
-:meth:`OutboxRepository.after`, so every consumer reads the outbox the same
-way and none can hide a record from another.
+head row per stream, which pruning delivered rows leaves alone.
+:func:`append_all` reserves the seqs of many records with one head update
+per stream and inserts them in one statement, since each statement is a
+round trip to the connection's thread while the writer lock is held.
+
+Consumers (event sinks, the sync of each stream) read after their own cursor
+with :meth:`OutboxRepository.after`, so every consumer reads the outbox the
+same way and none can hide a record from another.
 """
 
 from __future__ import annotations
@@ -16,6 +20,8 @@ import json
 import sqlite3
 import time
 import uuid
+from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
@@ -27,9 +33,11 @@ import aiosqlite
 from edge_agent.clients.storage.database import Database
 from edge_agent.clock import from_text, to_text
 
-_NEXT_SEQ = """
-INSERT INTO outbox_heads (stream, seq) VALUES (?, 1)
-ON CONFLICT (stream) DO UPDATE SET seq = seq + 1
+# Moves the stream's head by the number of records added; the new head is the
+# seq of the last of them.
+_RESERVE_SEQS = """
+INSERT INTO outbox_heads (stream, seq) VALUES (?, ?)
+ON CONFLICT (stream) DO UPDATE SET seq = seq + excluded.seq
 RETURNING seq
 """
 _INSERT = """
@@ -43,6 +51,8 @@ _AT = "SELECT * FROM outbox WHERE stream = ? AND seq = ?"
 _OF_TYPE = """
 SELECT * FROM outbox WHERE stream = ? AND type = ? AND seq > ? ORDER BY seq LIMIT ?
 """
+_PRUNE = "DELETE FROM outbox WHERE stream = ? AND seq <= ?"
+_COUNT_AFTER = "SELECT COUNT(*) FROM outbox WHERE stream = ? AND seq > ?"
 
 _BOOT_ID_FILE = Path("/proc/sys/kernel/random/boot_id")
 
@@ -82,10 +92,40 @@ def boot_id() -> str:
 
 async def append(conn: aiosqlite.Connection, new: NewRecord) -> OutboxRecord:
     """Add ``new`` to its stream inside the caller's write transaction."""
-    async with conn.execute(_NEXT_SEQ, (new.stream,)) as cursor:
+    (record,) = await append_all(conn, [new])
+    return record
+
+
+async def append_all(
+    conn: aiosqlite.Connection, news: Iterable[NewRecord]
+) -> list[OutboxRecord]:
+    """Add every record to its stream, in the order given, inside the caller's
+    write transaction; the seqs are the same as appending them one by one."""
+    pending = list(news)
+    if not pending:
+        return []
+    next_seq: dict[str, int] = {}
+    for stream, count in Counter(new.stream for new in pending).items():
+        next_seq[stream] = await _reserve_seqs(conn, stream, count)
+
+    records = []
+    for new in pending:
+        records.append(_stored(new, next_seq[new.stream]))
+        next_seq[new.stream] += 1
+    await conn.executemany(_INSERT, [_row(record) for record in records])
+    return records
+
+
+async def _reserve_seqs(conn: aiosqlite.Connection, stream: str, count: int) -> int:
+    """Take the next ``count`` seqs of ``stream``; return the first of them."""
+    async with conn.execute(_RESERVE_SEQS, (stream, count)) as cursor:
         row = await cursor.fetchone()
-    seq = int(row[0]) if row else 1
-    record = OutboxRecord(
+    last = int(row[0]) if row else count
+    return last - count + 1
+
+
+def _stored(new: NewRecord, seq: int) -> OutboxRecord:
+    return OutboxRecord(
         stream=new.stream,
         seq=seq,
         id=str(uuid.uuid4()),
@@ -95,20 +135,19 @@ async def append(conn: aiosqlite.Connection, new: NewRecord) -> OutboxRecord:
         monotonic_ns=time.monotonic_ns(),
         boot_id=boot_id(),
     )
-    await conn.execute(
-        _INSERT,
-        (
-            record.stream,
-            record.seq,
-            record.id,
-            record.type,
-            to_text(record.occurred_at),
-            json.dumps(record.payload, sort_keys=True, separators=(",", ":")),
-            record.monotonic_ns,
-            record.boot_id,
-        ),
+
+
+def _row(record: OutboxRecord) -> tuple[object, ...]:
+    return (
+        record.stream,
+        record.seq,
+        record.id,
+        record.type,
+        to_text(record.occurred_at),
+        json.dumps(record.payload, sort_keys=True, separators=(",", ":")),
+        record.monotonic_ns,
+        record.boot_id,
     )
-    return record
 
 
 class OutboxRepository:
@@ -143,21 +182,14 @@ class OutboxRepository:
         """Delete the stream's records up to ``upto``, which every consumer of
         the stream is done with; return how many went."""
         async with self._db.transaction() as conn:
-            cursor = await conn.execute(
-                "DELETE FROM outbox WHERE stream = ? AND seq <= ?", (stream, upto)
-            )
+            cursor = await conn.execute(_PRUNE, (stream, upto))
         return cursor.rowcount
-
-    async def oldest_after(self, stream: str, seq: int) -> datetime | None:
-        """When the first record after ``seq`` was written, if there is one."""
-        rows = await self.after(stream, seq, 1)
-        return rows[0].occurred_at if rows else None
 
     async def count_after(
         self, stream: str, seq: int, types: frozenset[str] | None = None
     ) -> int:
         """Records of ``stream`` after ``seq``, of ``types`` only if given."""
-        sql = "SELECT COUNT(*) FROM outbox WHERE stream = ? AND seq > ?"
+        sql = _COUNT_AFTER
         params: list[object] = [stream, seq]
         if types is not None:
             sql += f" AND type IN ({', '.join('?' * len(types))})"

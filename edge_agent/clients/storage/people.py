@@ -11,6 +11,7 @@ import sqlite3
 from datetime import date, datetime
 
 from edge_agent.clients.storage.database import Database
+from edge_agent.clients.storage.rows import optional_time
 from edge_agent.clients.storage.sync_records import person_erased
 from edge_agent.clock import from_text, to_text
 from edge_agent.errors import Conflict, NotFound
@@ -228,7 +229,7 @@ def _person(row: sqlite3.Row) -> Person:
         created_at=from_text(row["created_at"]),
         valid_from=_bound(row["valid_from"]),
         valid_until=_bound(row["valid_until"]),
-        erased_at=from_text(erased_at) if erased_at else None,
+        erased_at=optional_time(erased_at),
     )
 
 

@@ -14,6 +14,7 @@ from datetime import datetime
 
 from edge_agent.clients.storage.attendance import MarkEvents, NewMark, insert_mark
 from edge_agent.clients.storage.database import Database
+from edge_agent.clients.storage.rows import Filters, optional_time
 from edge_agent.clock import from_text, to_text
 from edge_agent.errors import Conflict, NotFound
 from edge_agent.models import Mark, ReasonCode, Review, ReviewState
@@ -66,10 +67,9 @@ class ReviewRepository:
 
     async def page(self, query: ReviewQuery) -> list[Review]:
         """Reviews matching ``query`` after ``query.after_id``, by id."""
-        clauses, params = _filters(query)
-        where = " AND ".join(["id > ?", *clauses])
-        sql = f"{_SELECT_REVIEWS} WHERE {where} ORDER BY id LIMIT ?"
-        rows = await self._db.fetch_all(sql, (query.after_id, *params, query.limit))
+        filters = _filters(query)
+        sql = f"{_SELECT_REVIEWS}{filters.where()} ORDER BY id LIMIT ?"
+        rows = await self._db.fetch_all(sql, (*filters.params, query.limit))
         return [_review(row) for row in rows]
 
     async def resolve(
@@ -116,29 +116,16 @@ def _resolution_row(
     )
 
 
-def _filters(query: ReviewQuery) -> tuple[list[str], list[object]]:
-    clauses: list[str] = []
-    params: list[object] = []
-    equal = {
-        "state": query.state.value if query.state else None,
-        "camera_id": query.camera_id,
-        "person_id": query.person_id,
-    }
-    for column, value in equal.items():
-        if value is not None:
-            clauses.append(f"{column} = ?")
-            params.append(value)
-    if query.since is not None:
-        clauses.append("captured_at >= ?")
-        params.append(to_text(query.since))
-    if query.until is not None:
-        clauses.append("captured_at < ?")
-        params.append(to_text(query.until))
-    return clauses, params
+def _filters(query: ReviewQuery) -> Filters:
+    filters = Filters("id > ?", params=(query.after_id,))
+    filters.equal("state", query.state.value if query.state else None)
+    filters.equal("camera_id", query.camera_id)
+    filters.equal("person_id", query.person_id)
+    filters.within("captured_at", query.since, query.until)
+    return filters
 
 
 def _review(row: sqlite3.Row) -> Review:
-    resolved_at = row["resolved_at"]
     result_code = row["result_code"]
     return Review(
         id=row["id"],
@@ -151,7 +138,7 @@ def _review(row: sqlite3.Row) -> Review:
         captured_at=from_text(row["captured_at"]),
         created_at=from_text(row["created_at"]),
         state=ReviewState(row["state"]),
-        resolved_at=from_text(resolved_at) if resolved_at else None,
+        resolved_at=optional_time(row["resolved_at"]),
         resolved_by=row["resolved_by"],
         comment=row["comment"],
         confirmed_person_id=row["confirmed_person_id"],

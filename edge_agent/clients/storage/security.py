@@ -14,6 +14,8 @@ from edge_agent.models import Role
 _INSERT_ACCOUNT = """
 INSERT INTO accounts (username, password_hash, role, created_at) VALUES (?, ?, ?, ?)
 """
+_GET_ACCOUNT = "SELECT * FROM accounts WHERE username = ?"
+_SET_DISABLED = "UPDATE accounts SET disabled = ? WHERE username = ?"
 _INSERT_KEY = """
 INSERT INTO camera_keys (camera_id, key_hash, created_at) VALUES (?, ?, ?)
 """
@@ -35,6 +37,8 @@ _REVOKE_SUBJECT = """
 INSERT INTO revoked_subjects (subject, not_before) VALUES (?, ?)
 ON CONFLICT (subject) DO UPDATE SET not_before = excluded.not_before
 """
+_TOKEN_REVOKED = "SELECT 1 FROM revoked_tokens WHERE jti = ?"
+_SUBJECT_NOT_BEFORE = "SELECT not_before FROM revoked_subjects WHERE subject = ?"
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,8 +68,7 @@ class AccountRepository:
             raise Conflict(f"account {account.username!r} already exists") from exc
 
     async def find(self, username: str) -> Account | None:
-        sql = "SELECT * FROM accounts WHERE username = ?"
-        row = await self._db.fetch_one(sql, (username,))
+        row = await self._db.fetch_one(_GET_ACCOUNT, (username,))
         if row is None:
             return None
         return Account(
@@ -77,9 +80,8 @@ class AccountRepository:
         )
 
     async def set_disabled(self, username: str, disabled: bool) -> bool:
-        sql = "UPDATE accounts SET disabled = ? WHERE username = ?"
         async with self._db.transaction() as conn:
-            cursor = await conn.execute(sql, (int(disabled), username))
+            cursor = await conn.execute(_SET_DISABLED, (int(disabled), username))
             return cursor.rowcount > 0
 
 
@@ -126,13 +128,8 @@ class RevocationRepository:
             await conn.execute(_REVOKE_SUBJECT, (subject, to_text(not_before)))
 
     async def is_revoked(self, jti: str, subject: str, issued_at: datetime) -> bool:
-        token = await self._db.fetch_one(
-            "SELECT 1 FROM revoked_tokens WHERE jti = ?", (jti,)
-        )
-        if token is not None:
+        if await self._db.fetch_one(_TOKEN_REVOKED, (jti,)) is not None:
             return True
-        row = await self._db.fetch_one(
-            "SELECT not_before FROM revoked_subjects WHERE subject = ?", (subject,)
-        )
+        row = await self._db.fetch_one(_SUBJECT_NOT_BEFORE, (subject,))
         # Token times have whole seconds: a token of the revocation second is revoked.
         return row is not None and issued_at <= from_text(row["not_before"])

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from edge_agent.clients.storage.database import Database
+from edge_agent.clients.storage.rows import optional_time
 from edge_agent.clock import from_text, to_text
 from edge_agent.errors import Conflict
 
@@ -16,6 +17,9 @@ INSERT INTO streams (id, camera_id, url, sample_every_s, enabled, created_at, st
 VALUES (?, ?, ?, ?, ?, ?, ?)
 """
 _SELECT = "SELECT * FROM streams"
+_GET = f"{_SELECT} WHERE id = ?"
+_ALL = f"{_SELECT} ORDER BY camera_id"
+_DELETE = "DELETE FROM streams WHERE id = ?"
 _SET_STATE = "UPDATE streams SET state = ?, last_error = ? WHERE id = ?"
 _SET_LAST_FRAME = "UPDATE streams SET last_frame_at = ? WHERE id = ?"
 
@@ -71,19 +75,17 @@ class StreamRepository:
             ) from exc
 
     async def find(self, stream_id: str) -> Stream | None:
-        row = await self._db.fetch_one(f"{_SELECT} WHERE id = ?", (stream_id,))
+        row = await self._db.fetch_one(_GET, (stream_id,))
         return None if row is None else _stream(row)
 
     async def all(self) -> list[Stream]:
-        rows = await self._db.fetch_all(f"{_SELECT} ORDER BY camera_id")
+        rows = await self._db.fetch_all(_ALL)
         return [_stream(row) for row in rows]
 
     async def delete(self, stream_id: str) -> bool:
         """Delete the stream; False when there was none."""
         async with self._db.transaction() as conn:
-            cursor = await conn.execute(
-                "DELETE FROM streams WHERE id = ?", (stream_id,)
-            )
+            cursor = await conn.execute(_DELETE, (stream_id,))
             return cursor.rowcount > 0
 
     async def set_state(
@@ -104,7 +106,6 @@ class StreamRepository:
 
 
 def _stream(row: sqlite3.Row) -> Stream:
-    last_frame_at = row["last_frame_at"]
     return Stream(
         id=row["id"],
         camera_id=row["camera_id"],
@@ -114,5 +115,5 @@ def _stream(row: sqlite3.Row) -> Stream:
         created_at=from_text(row["created_at"]),
         state=StreamState(row["state"]),
         last_error=row["last_error"],
-        last_frame_at=from_text(last_frame_at) if last_frame_at else None,
+        last_frame_at=optional_time(row["last_frame_at"]),
     )

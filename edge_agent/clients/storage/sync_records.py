@@ -1,8 +1,8 @@
-"""Storage client: the records of the ``attendance`` and ``decisions`` sync
-streams, written into the outbox inside the transaction of what they report.
+"""Storage client: the outbox records of the attendance and decisions sync streams.
 
-A mark, a correction and a decision are each shipped as a snapshot of the row
-as committed. The mark names its person by id and employee number, which is
+Each is written into the outbox inside the transaction of what it reports. A
+mark, a correction and a decision are each shipped as a snapshot of the row as
+committed. The mark names its person by id and employee number, which is
 what the central office matches people across sites by; an erasure rewrites
 the employee number of the person's records not yet pruned and ships a
 ``person.erased`` record, so the office can scrub its copy too.
@@ -28,7 +28,8 @@ WHERE stream = ? AND json_extract(payload, '$.person_id') = ?
 """
 
 
-async def mark_recorded(conn: aiosqlite.Connection, mark: Mark) -> None:
+async def mark_record(conn: aiosqlite.Connection, mark: Mark) -> NewRecord:
+    """The ``mark.recorded`` record of a mark just stored on ``conn``."""
     async with conn.execute(_EMPLOYEE_NO, (mark.person_id,)) as cursor:
         row = await cursor.fetchone()
     payload = {
@@ -46,14 +47,11 @@ async def mark_recorded(conn: aiosqlite.Connection, mark: Mark) -> None:
         "classification": mark.classification.value,
         "shift": mark.shift,
     }
-    await append(
-        conn, NewRecord(ATTENDANCE_STREAM, "mark.recorded", mark.marked_at, payload)
-    )
+    return NewRecord(ATTENDANCE_STREAM, "mark.recorded", mark.marked_at, payload)
 
 
-async def correction_recorded(
-    conn: aiosqlite.Connection, correction: Correction
-) -> None:
+def correction_record(correction: Correction) -> NewRecord:
+    """The ``mark.add`` or ``mark.void`` record of a correction."""
     payload = {
         "correction_id": correction.id,
         "action": correction.action.value,
@@ -64,12 +62,11 @@ async def correction_recorded(
         "at": to_text(correction.created_at),
     }
     kind = f"mark.{correction.action.value}"
-    await append(
-        conn, NewRecord(ATTENDANCE_STREAM, kind, correction.created_at, payload)
-    )
+    return NewRecord(ATTENDANCE_STREAM, kind, correction.created_at, payload)
 
 
-async def decision_recorded(conn: aiosqlite.Connection, decision: Decision) -> None:
+def decision_record(decision: Decision) -> NewRecord:
+    """The ``decision.recorded`` record of a stored decision."""
     payload = {
         "decision_id": decision.id,
         "frame_id": decision.frame_id,
@@ -83,9 +80,8 @@ async def decision_recorded(conn: aiosqlite.Connection, decision: Decision) -> N
         "decided_at": to_text(decision.decided_at),
         "mark_id": decision.mark.id if decision.mark else None,
     }
-    await append(
-        conn,
-        NewRecord(DECISIONS_STREAM, "decision.recorded", decision.decided_at, payload),
+    return NewRecord(
+        DECISIONS_STREAM, "decision.recorded", decision.decided_at, payload
     )
 
 
