@@ -71,6 +71,7 @@ from edge_agent.services.camera_activity import CameraActivity
 from edge_agent.services.cameras import CameraService
 from edge_agent.services.corrections import CorrectionService
 from edge_agent.services.events import EventDispatcher, EventService
+from edge_agent.services.events import consumer_name as sink_consumer
 from edge_agent.services.gauges import GaugeService
 from edge_agent.services.health import HealthService
 from edge_agent.services.ingestion import IngestionService
@@ -314,7 +315,9 @@ def _sync(
         settings.site_id,
         clients.clock,
         on_events=on_events,
-        consumers={Stream.EVENTS: [f"sink:{n}" for n in sink_names(settings.events)]},
+        consumers={
+            Stream.EVENTS: [sink_consumer(n) for n in sink_names(settings.events)]
+        },
         audit=audit,
     )
 

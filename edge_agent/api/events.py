@@ -13,7 +13,7 @@ from edge_agent.gateway.rbac import Permission
 from edge_agent.gateway.routing import endpoint
 from edge_agent.gateway.validation import parse_json, parse_query
 from edge_agent.models import EventType
-from edge_agent.services.events import MAX_PAGE_SIZE
+from edge_agent.services.paging import MAX_PAGE_SIZE
 
 routes = web.RouteTableDef()
 

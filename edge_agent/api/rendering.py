@@ -31,7 +31,7 @@ from edge_agent.models import (
     ShiftAssignment,
 )
 from edge_agent.services.erasure import Erasure
-from edge_agent.services.events import Redrive, SinkStatus
+from edge_agent.services.events import SINK_PREFIX, Redrive, SinkStatus
 from edge_agent.services.ingestion import FrameOutcome
 from edge_agent.services.people import format_validity
 from edge_agent.services.rules import weekday_names
@@ -337,7 +337,7 @@ def sink_status(status: SinkStatus) -> dict[str, Any]:
 
 def dead_letter(letter: DeadLetter) -> dict[str, Any]:
     return {
-        "sink": letter.consumer.removeprefix("sink:"),
+        "sink": letter.consumer.removeprefix(SINK_PREFIX),
         "seq": letter.seq,
         "attempts": letter.attempts,
         "reason": letter.reason,

@@ -24,7 +24,8 @@ from edge_agent.cli.common import (
     table_time,
 )
 from edge_agent.clients.storage.deliveries import DeadLetter, DeadLetterState
-from edge_agent.services.events import MAX_PAGE_SIZE, EventPage, SinkStatus
+from edge_agent.services.events import SINK_PREFIX, EventPage, SinkStatus
+from edge_agent.services.paging import MAX_PAGE_SIZE
 
 app = typer.Typer(help="Events and their delivery to sinks.", no_args_is_help=True)
 
@@ -158,7 +159,7 @@ def _print_dead_letters(letters: list[DeadLetter]) -> None:
     )
     for d in letters:
         table.add_row(
-            d.consumer.removeprefix("sink:"),
+            d.consumer.removeprefix(SINK_PREFIX),
             str(d.seq),
             str(d.attempts),
             d.state.value,

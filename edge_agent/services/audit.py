@@ -38,7 +38,7 @@ import json
 import logging
 import re
 from collections.abc import Mapping
-from contextlib import AbstractAsyncContextManager
+from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
@@ -192,6 +192,11 @@ class _Draft:
             prev_hash=prev_hash,
             hash=digest,
         )
+
+
+def atomically(audit: AuditService | None) -> AbstractAsyncContextManager[object]:
+    """``audit.atomic()``, or a plain block for a service built without audit."""
+    return audit.atomic() if audit is not None else nullcontext()
 
 
 class AuditService:

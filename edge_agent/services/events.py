@@ -17,12 +17,10 @@ admin re-drives are delivered before new events.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import logging
 import random
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
@@ -42,14 +40,14 @@ from edge_agent.config import EventSettings
 from edge_agent.errors import InvalidInput, NotFound
 from edge_agent.models import EVENTS_STREAM, Decision, EventType, Mark, Principal
 from edge_agent.observability.metrics import Metrics
-from edge_agent.services.audit import AuditService
+from edge_agent.services.audit import AuditService, atomically
+from edge_agent.services.paging import check_limit
 
 if TYPE_CHECKING:
     from prometheus_client import Counter
 
 logger = logging.getLogger(__name__)
 
-MAX_PAGE_SIZE = 500
 SINK_PREFIX = "sink:"
 REDRIVE_ACTION = "events.redriven"
 # After an unexpected error (the database gone, a bug), a worker waits this
@@ -461,8 +459,7 @@ class EventService:
         self, after: int = 0, event_type: str | None = None, limit: int = 100
     ) -> EventPage:
         """Events after seq ``after``, oldest first, optionally of one type."""
-        if not 1 <= limit <= MAX_PAGE_SIZE:
-            raise InvalidInput(f"limit must be between 1 and {MAX_PAGE_SIZE}")
+        check_limit(limit)
         if after < 0:
             raise InvalidInput("after must not be negative")
         head = await self._outbox.head(EVENTS_STREAM)
@@ -507,8 +504,7 @@ class EventService:
     ) -> list[DeadLetter]:
         """Dead letters of every sink, or of one, by sink then seq; ``after``
         (a seq) pages through one sink's."""
-        if not 1 <= limit <= MAX_PAGE_SIZE:
-            raise InvalidInput(f"limit must be between 1 and {MAX_PAGE_SIZE}")
+        check_limit(limit)
         consumer = await self._known_consumer(sink) if sink is not None else None
         query = DeadLetterQuery(consumer, state, after, limit)
         found = await self._deliveries.dead_letters(query)
@@ -523,7 +519,7 @@ class EventService:
         if sink not in self._sink_names:
             raise NotFound(f"no configured event sink {sink!r}", sink=sink)
         consumer = consumer_name(sink)
-        async with self._atomic():
+        async with atomically(self._audit):
             queued = await self._deliveries.request_redrive(consumer, seqs, self._now())
             if self._audit is not None:
                 requested = list(seqs) if seqs else "all"
@@ -545,9 +541,6 @@ class EventService:
         if await self._deliveries.find_cursor(consumer) is None:
             raise NotFound(f"no event sink {sink!r}", sink=sink)
         return consumer
-
-    def _atomic(self) -> AbstractAsyncContextManager[object]:
-        return self._audit.atomic() if self._audit else contextlib.nullcontext()
 
     def _now(self) -> datetime:
         return self._clock.now()

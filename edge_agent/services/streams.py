@@ -19,7 +19,6 @@ import random
 import threading
 import uuid
 from collections.abc import Awaitable, Callable
-from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TypeVar
@@ -37,7 +36,7 @@ from edge_agent.imaging.video import (
     sample_frames,
 )
 from edge_agent.models import Principal, PrincipalKind, Role
-from edge_agent.services.audit import AuditAction, AuditService
+from edge_agent.services.audit import AuditAction, AuditService, atomically
 from edge_agent.services.camera_activity import CameraActivity
 from edge_agent.services.cameras import CameraService
 from edge_agent.services.ingestion import FrameUpload
@@ -161,7 +160,7 @@ class StreamService:
             created_at=self._clock.now(),
             state=StreamState.STARTING if self._running else StreamState.STOPPED,
         )
-        async with self._atomic():
+        async with atomically(self._audit):
             await self._repository.add(stream)
             await self._record(
                 actor,
@@ -199,7 +198,7 @@ class StreamService:
             if error is not None:
                 logger.error("Reader of stream %s ended with %r", stream_id, error)
 
-        async with self._atomic():
+        async with atomically(self._audit):
             await self._repository.delete(stream_id)
             await self._record(actor, AuditAction.STREAM_REMOVED, stream, {})
         logger.info("Removed stream %s of camera %s", stream_id, stream.camera_id)
@@ -253,9 +252,6 @@ class StreamService:
         except Exception as exc:
             return exc
         return None
-
-    def _atomic(self) -> AbstractAsyncContextManager[object]:
-        return self._audit.atomic() if self._audit else nullcontext()
 
     async def _record(
         self, actor: Principal, action: str, stream: Stream, details: dict[str, object]

@@ -36,7 +36,6 @@ import logging
 import random
 import uuid
 from collections.abc import Callable
-from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -68,7 +67,7 @@ from edge_agent.config import SyncSettings
 from edge_agent.errors import InvalidInput
 from edge_agent.models import EVENTS_STREAM, EventType, Principal
 from edge_agent.observability import tracing
-from edge_agent.services.audit import AuditService
+from edge_agent.services.audit import AuditService, atomically
 
 logger = logging.getLogger(__name__)
 
@@ -547,7 +546,7 @@ class SyncService:
     async def resume(self, stream: str, actor: Principal) -> None:
         """Let a stopped stream go on (its cause understood and fixed)."""
         known = self._parse(stream)
-        async with self._atomic():
+        async with atomically(self._audit):
             await self._deliveries.resume(consumer_name(known), self._clock.now())
             await self._audited(actor, SYNC_RESUMED, known, {})
         self.trigger()
@@ -561,7 +560,7 @@ class SyncService:
         a record it had set aside once it now passes its checks."""
         known = self._parse(stream)
         consumer = consumer_name(known)
-        async with self._atomic():
+        async with atomically(self._audit):
             queued = await self._deliveries.request_redrive(
                 consumer, seqs, self._clock.now()
             )
@@ -572,9 +571,6 @@ class SyncService:
         if queued:
             self.trigger()
         return queued
-
-    def _atomic(self) -> AbstractAsyncContextManager[object]:
-        return self._audit.atomic() if self._audit else contextlib.nullcontext()
 
     async def _audited(
         self, actor: Principal, action: str, stream: Stream, details: dict[str, int]

@@ -88,9 +88,13 @@ class FrameRepository:
         batch = self._take()
         try:
             await self._db.execute_many(_INSERT, [_row(frame) for frame, _ in batch])
-        except BaseException as exc:
-            interrupted = StorageError("the frame commit was interrupted")
-            _settle(batch, exc if isinstance(exc, Exception) else interrupted)
+        except Exception as exc:
+            # Every waiting request answers with the failure; nobody awaits
+            # this task, so raising it again here would only be lost.
+            _settle(batch, exc)
+            return
+        except BaseException:
+            _settle(batch, StorageError("the frame commit was interrupted"))
             raise
         _settle(batch, None)
 
